@@ -1,0 +1,1 @@
+"""Anchors: generation (numpy and TF), matching to faces, box encoding."""

@@ -1,0 +1,36 @@
+"""What every entry script does first: quiet TensorFlow, graph mode, and user errors without tracebacks."""
+import functools
+import logging
+import os
+import sys
+
+from lib.helper.errors import UserError
+
+
+def setup_tensorflow():
+    """Import TF 1.x-style (graph mode) with its deprecation spam silenced; return the tf.compat.v1 module."""
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    import warnings
+    warnings.filterwarnings('ignore', category=FutureWarning)
+    warnings.filterwarnings('ignore', category=DeprecationWarning)
+    import tensorflow.compat.v1 as tf
+    tf.logging.set_verbosity(tf.logging.ERROR)
+    logging.getLogger('tensorflow').setLevel(logging.ERROR)
+    tf.disable_v2_behavior()
+    return tf
+
+
+def setup_logging(level=logging.INFO):
+    logging.basicConfig(level=level, format='%(asctime)s %(levelname)s %(name)s: %(message)s', datefmt='%H:%M:%S')
+
+
+def main_entry(func):
+    """Decorate a script's ``main``: a UserError prints one line to stderr and exits with status 2."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except UserError as err:
+            sys.stderr.write('error: %s\n' % err)
+            sys.exit(2)
+    return wrapper

@@ -1,0 +1,69 @@
+"""Small graph-mode layer helpers with TF-slim variable names (`<scope>/weights`, `<scope>/biases`).
+
+Every conv is recorded as a ConvRecord (which layer's channels it reads, which group it belongs to),
+so MAC counting, weight decay and channel slicing all read the same facts off the built graph.
+"""
+import collections
+
+import tensorflow.compat.v1 as tf
+
+ConvRecord = collections.namedtuple(
+    'ConvRecord', 'name group weights biases output input_source kernel stride dilation')
+
+ScaleRecord = collections.namedtuple('ScaleRecord', 'name variable input_source')
+
+
+class LayerRecorder(object):
+    """Collects the convs (and per-channel scale variables) of one model build."""
+
+    def __init__(self):
+        self.convs = []
+        self.scales = []
+
+    def conv(self, name):
+        for record in self.convs:
+            if record.name == name:
+                return record
+        raise KeyError(name)
+
+
+def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, stride=1, dilation=1,
+           activation=tf.nn.relu, weights_stddev=None):
+    """SAME conv + bias (+ activation). ``input_source`` names the prunable layer whose channels ``x`` carries.
+
+    Weights use He (fan-in) initialisation unless ``weights_stddev`` asks for a small normal (heads).
+    Dilated convs go through tf.nn.convolution, which TF 1.15's CPU kernels support.
+    """
+    in_channels = x.get_shape().as_list()[-1]
+    if weights_stddev is None:
+        initializer = tf.variance_scaling_initializer(scale=2.0, mode='fan_in', distribution='truncated_normal')
+    else:
+        initializer = tf.random_normal_initializer(stddev=weights_stddev)
+    with tf.variable_scope(scope) as var_scope:
+        weights = tf.get_variable('weights', [kernel, kernel, in_channels, out_channels], initializer=initializer)
+        biases = tf.get_variable('biases', [out_channels], initializer=tf.zeros_initializer())
+        if dilation > 1:
+            y = tf.nn.convolution(x, weights, padding='SAME', dilation_rate=[dilation, dilation])
+        else:
+            y = tf.nn.conv2d(x, weights, strides=[1, stride, stride, 1], padding='SAME')
+        y = tf.nn.bias_add(y, biases)
+        if activation is not None:
+            y = activation(y)
+    recorder.convs.append(ConvRecord(var_scope.name, group, weights, biases, y, input_source,
+                                     kernel, stride, dilation))
+    return y
+
+
+def max_pool(x, name):
+    """2x2 / 2 max pooling (VALID, as in VGG; inputs are multiples of 32 so nothing is dropped)."""
+    return tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID', name=name)
+
+
+def l2_norm(recorder, x, scale, scope, input_source):
+    """Channel-wise L2 normalisation with a learnt per-channel scale (ParseNet / SSD's L2Norm)."""
+    channels = x.get_shape().as_list()[-1]
+    with tf.variable_scope(scope) as var_scope:
+        gamma = tf.get_variable('scale', [channels], initializer=tf.constant_initializer(scale))
+        y = tf.nn.l2_normalize(x, axis=3, epsilon=1e-10) * gamma
+    recorder.scales.append(ScaleRecord(var_scope.name, gamma, input_source))
+    return y

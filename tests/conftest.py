@@ -1,0 +1,30 @@
+"""Shared pytest set-up: repo root on sys.path, TF in graph mode, common fixtures."""
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from lib.helper.cli import setup_tensorflow  # noqa: E402
+
+tf = setup_tensorflow()
+
+OFFICIAL_GT_DIR = os.path.join(os.path.dirname(ROOT), 'shared', 'wider_gt')
+
+
+@pytest.fixture
+def official_gt_dir():
+    """The official WIDER FACE val ground truth shipped beside the checkout (skipped where absent)."""
+    if not os.path.isfile(os.path.join(OFFICIAL_GT_DIR, 'wider_face_val.mat')):
+        pytest.skip('official WIDER ground truth not found at %s' % OFFICIAL_GT_DIR)
+    return OFFICIAL_GT_DIR
+
+
+@pytest.fixture
+def graph():
+    """A fresh default graph for one test."""
+    with tf.Graph().as_default() as g:
+        yield g
