@@ -21,7 +21,8 @@ def match(boxes, anchors, positive_iou):
     """Index of the face each anchor is assigned to, -1 for background.
 
     An anchor is positive when its best IoU >= positive_iou; in addition each face claims its own best
-    anchor, so a face too small or oddly shaped for any threshold still gets a positive.
+    anchor not already claimed by another face, so a face too small or oddly shaped for any threshold, or
+    crowded by a neighbour, still gets a positive.
     """
     assignment = np.full(len(anchors), -1, dtype=np.int64)
     if len(boxes) == 0:
@@ -31,10 +32,17 @@ def match(boxes, anchors, positive_iou):
     best_iou = iou[best_face, np.arange(len(anchors))]
     positive = best_iou >= positive_iou
     assignment[positive] = best_face[positive]
-    best_anchor = iou.argmax(axis=1)
-    for face in np.argsort(iou[np.arange(len(boxes)), best_anchor]):
-        if iou[face, best_anchor[face]] > 0:
-            assignment[best_anchor[face]] = face
+    claimed = set()
+    candidates = min(len(boxes) + 1, len(anchors))
+    for face in np.argsort(iou.max(axis=1)):
+        ranked = np.argpartition(-iou[face], candidates - 1)[:candidates]
+        for anchor in ranked[np.argsort(-iou[face, ranked], kind='stable')]:
+            if iou[face, anchor] <= 0:
+                break
+            if anchor not in claimed:
+                claimed.add(anchor)
+                assignment[anchor] = face
+                break
     return assignment
 
 

@@ -1,0 +1,55 @@
+# make demo   the whole pipeline on a synthetic WIDER-format set (sets up the modern environment first)
+# make test   both environments: TF 1.15 on Python 3.7 and TF 2.x on Python >= 3.9 (REQUIRE_TF1=1: 3.7 is mandatory)
+# make bench  the speed benchmarks (tables)
+SHELL := /bin/bash
+PYTHON ?= python3
+PYTEST_ARGS ?=
+# Python 3.7 for the reference environment: on PATH, or any pyenv-installed 3.7.
+PYTHON37 ?= $(shell for p in python3.7 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.7*/bin/python3.7 2>/dev/null); do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 7)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+
+VENV_MODERN := .venv311
+VENV_TF1 := .venv37
+
+.PHONY: test test-modern test-tf1 demo bench env-modern env-tf1 clean
+
+$(VENV_MODERN)/.installed: requirements.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 9), "make needs PYTHON >= 3.9 for the modern environment"'
+	test -x $(VENV_MODERN)/bin/python || $(PYTHON) -m venv $(VENV_MODERN)
+	$(VENV_MODERN)/bin/python -m pip install -q --upgrade pip setuptools wheel
+	$(VENV_MODERN)/bin/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV_TF1)/.installed: requirements.txt
+	@test -n "$(PYTHON37)" || { echo "python3.7 not found: install Python 3.7 (e.g. pyenv install 3.7.16) or set PYTHON37=..."; exit 1; }
+	test -x $(VENV_TF1)/bin/python || $(PYTHON37) -m venv $(VENV_TF1)
+	$(VENV_TF1)/bin/python -m pip install -q --upgrade "pip<24" "setuptools<68" wheel
+	$(VENV_TF1)/bin/python -m pip install -q -r requirements.txt
+	touch $@
+
+env-modern: $(VENV_MODERN)/.installed
+	cd tools/ap_eval && ../../$(VENV_MODERN)/bin/python setup.py -q build_ext --inplace
+
+env-tf1: $(VENV_TF1)/.installed
+	cd tools/ap_eval && ../../$(VENV_TF1)/bin/python setup.py -q build_ext --inplace
+
+test-modern: env-modern
+	$(VENV_MODERN)/bin/python -m pytest tests -q $(PYTEST_ARGS)
+
+test-tf1: env-tf1
+	$(VENV_TF1)/bin/python -m pytest tests -q $(PYTEST_ARGS)
+
+test:
+	@if [ -n "$(PYTHON37)" ]; then $(MAKE) --no-print-directory test-tf1; \
+	elif [ "$(REQUIRE_TF1)" = "1" ]; then echo "REQUIRE_TF1=1 but python3.7 was not found"; exit 1; \
+	else echo "python3.7 not found: testing the modern environment only (TF 1.15 needs Python 3.7)"; fi
+	$(MAKE) --no-print-directory test-modern
+
+demo: env-modern
+	$(VENV_MODERN)/bin/python demo.py
+
+bench: env-modern
+	for b in bench/bench_*.py; do echo "== $$b"; $(VENV_MODERN)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf build tools/ap_eval/build tools/ap_eval/*.so tools/ap_eval/*.c

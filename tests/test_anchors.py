@@ -1,0 +1,86 @@
+"""Anchors: counts, numpy == TF, encode/decode round trip, every face gets a positive."""
+import numpy as np
+import pytest
+from easydict import EasyDict as edict
+
+from conftest import tf
+from lib.anchors import box_codec
+from lib.anchors.generator import AnchorSpec, anchors_np, anchors_tf, feature_map_sizes
+from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix
+from lib.model.arch import Architecture
+from lib.model.dsfd import build_dsfd
+
+SPEC = AnchorSpec((4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512), 1.5, 0.5)
+
+
+def test_anchor_count_at_640():
+    assert len(anchors_np(640, 640, SPEC)) == 34125
+    assert feature_map_sizes(640, 640, SPEC) == [(160, 160), (80, 80), (40, 40), (20, 20), (10, 10), (5, 5)]
+
+
+def test_anchor_geometry():
+    anchors = anchors_np(640, 640, SPEC, scale=0.5)
+    first = anchors[0]
+    np.testing.assert_allclose(first, [2 - 4, 2 - 6, 2 + 4, 2 + 6])  # centre (2, 2), 8 wide, 12 high
+    last = anchors[-1]
+    np.testing.assert_allclose((last[0] + last[2]) / 2, 4.5 * 128)
+    np.testing.assert_allclose(last[2] - last[0], 256)
+
+
+@pytest.mark.parametrize('height, width', [(640, 640), (480, 800), (96, 160)])
+def test_numpy_and_tf_anchors_are_equal(graph, height, width):
+    """TF anchors come from the real network's source-map shapes, numpy ones from the input size alone."""
+    arch = Architecture.from_model_config(edict(width_mult=1. / 32, fpn_dims=256, fem_dims=512, fpn=False,
+                                                dual_mode=False, maxout=True, l2_norm=[10., 8., 5.]))
+    images = tf.placeholder(tf.float32, [1, None, None, 3])
+    endpoints = build_dsfd(images, arch, [0., 0., 0.], [1., 1., 1.])
+    shapes = [(tf.shape(m)[1], tf.shape(m)[2]) for m in endpoints.sources]
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        got = sess.run(anchors_tf(shapes, SPEC, 0.5), {images: np.zeros([1, height, width, 3])})
+    np.testing.assert_array_equal(got, anchors_np(height, width, SPEC, 0.5))
+
+
+def test_encode_decode_round_trip(graph):
+    rng = np.random.RandomState(0)
+    anchors = anchors_np(128, 128, SPEC)
+    xy = rng.uniform(0, 100, size=(len(anchors), 2))
+    boxes = np.concatenate([xy, xy + rng.uniform(4, 60, size=(len(anchors), 2))], axis=1).astype(np.float32)
+    deltas = box_codec.encode_np(boxes, anchors, 5.)
+    np.testing.assert_allclose(box_codec.decode_np(deltas, anchors, 5.), boxes, atol=1e-4)
+    with tf.Session() as sess:
+        decoded = sess.run(box_codec.decode_tf(tf.constant(deltas), tf.constant(anchors), 5.))
+    np.testing.assert_allclose(decoded, boxes, atol=1e-4)
+    np.testing.assert_allclose(box_codec.encode_np(decoded, anchors, 5.), deltas, atol=1e-4)
+
+
+def test_iou_matrix_known_values():
+    boxes = np.array([[0, 0, 10, 10]], np.float32)
+    anchors = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
+    np.testing.assert_allclose(iou_matrix(boxes, anchors)[0], [1., 1. / 3, 0.], atol=1e-6)
+
+
+def test_every_face_gets_a_positive_anchor_in_each_shot():
+    rng = np.random.RandomState(3)
+    assigner = AnchorTargetAssigner((640, 640), SPEC, ['first', 'second'], 0.35, 5.)
+    anchors = assigner.anchors
+    for _ in range(5):
+        sides = rng.uniform(8, 300, size=40)
+        x1 = rng.uniform(0, 640 - sides)
+        y1 = rng.uniform(0, 640 - sides * 1.3)
+        boxes = np.stack([x1, y1, x1 + sides, y1 + sides * 1.3], axis=1).astype(np.float32)
+        targets = assigner(boxes)
+        for shot in ('first', 'second'):
+            labels = targets[shot + '_labels']
+            positives = anchors[shot][labels == 1]
+            decoded = box_codec.decode_np(targets[shot + '_boxes'][labels == 1], positives, 5.)
+            for box in boxes:
+                matched = np.abs(decoded - box).max(axis=1) < 1e-3
+                assert matched.any(), 'face %s has no positive anchor in the %s shot' % (box, shot)
+
+
+def test_no_faces_means_all_background():
+    assigner = AnchorTargetAssigner((128, 128), SPEC, ['second'], 0.35, 5.)
+    targets = assigner(np.zeros((0, 4), np.float32))
+    assert targets['second_labels'].sum() == 0
+    assert not targets['second_boxes'].any()

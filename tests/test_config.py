@@ -1,0 +1,65 @@
+"""Config validation: each rule rejects a bad value with a message naming the field."""
+import copy
+import os
+
+import pytest
+
+from lib.helper.config_check import check_pruned_ratio, load_config, validate_config
+from lib.helper.errors import UserError
+from lib.model.arch import PRUNABLE_LAYERS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def config():
+    return copy.deepcopy(load_config(os.path.join(ROOT, 'pruned_train_config.py')))
+
+
+def test_default_config_is_valid_and_as_documented(config):
+    ratios = validate_config(config, PRUNABLE_LAYERS)
+    assert ratios == {name: 0. for name in PRUNABLE_LAYERS}
+    assert config.TRAIN.lr_value_every_step == [0.001, 0.005, 0.0005]
+    assert config.TRAIN.lr_decay_every_step == [1000, 10000]
+    assert config.TRAIN.pruned_alpha == 1. and len(config.TRAIN.pruned_ratio) == 15
+    assert (config.DATA.hin, config.DATA.win) == (640, 640)
+    assert config.MODEL.fpn and config.MODEL.dual_mode
+
+
+@pytest.mark.parametrize('section, field, value, message', [
+    ('TRAIN', 'lr_value_every_step', [0.001, 0.005], 'one more value than lr_decay_every_step'),
+    ('TRAIN', 'lr_value_every_step', [0.001, 0., 0.1], 'learning rates > 0'),
+    ('TRAIN', 'lr_decay_every_step', [1000, 1000], 'strictly increasing'),
+    ('TRAIN', 'lr_decay_every_step', [-5, 1000], 'positive integer steps'),
+    ('TRAIN', 'batch_size', 0, 'an integer >= 1'),
+    ('TRAIN', 'pruned_ratio', [0.5] * 14, 'a list of 15 (backbone) or 19'),
+    ('TRAIN', 'pruned_ratio', [0.5] * 14 + [1.0], 'every ratio in [0, 1)'),
+    ('TRAIN', 'pruned_ratio', {'conv9': 0.5}, 'unknown: conv9'),
+    ('TRAIN', 'pruned_ratio', 0.5, 'a dict {layer name: ratio}'),
+    ('TRAIN', 'pruned_loss', 'l1', "'activation' or 'group_lasso'"),
+    ('DATA', 'hin', 600, 'a positive multiple of 32'),
+    ('DATA', 'win', 0, 'a positive multiple of 32'),
+    ('TEST', 'iou_thres', 0., 'an IoU in (0, 1]'),
+])
+def test_each_rule_rejects_a_bad_value(config, section, field, value, message):
+    config[section][field] = value
+    with pytest.raises(UserError) as err:
+        validate_config(config, PRUNABLE_LAYERS)
+    text = str(err.value)
+    assert 'config.%s.%s' % (section, field) in text
+    assert message in text
+    assert '\n' not in text
+
+
+def test_pruned_ratio_forms():
+    with_extras = check_pruned_ratio([0.25] * 19, PRUNABLE_LAYERS)
+    assert with_extras['extra/extra_conv4'] == 0.25
+    backbone_only = check_pruned_ratio([0.5] * 15, PRUNABLE_LAYERS)
+    assert backbone_only['fc7'] == 0.5 and backbone_only['extra/extra_conv1'] == 0.
+    as_dict = check_pruned_ratio({'vgg_16/conv5/conv5_1': 0.5}, PRUNABLE_LAYERS)
+    assert as_dict['vgg_16/conv5/conv5_1'] == 0.5 and sum(as_dict.values()) == 0.5
+
+
+def test_missing_config_file_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match='does not exist'):
+        load_config(str(tmp_path / 'nope.py'))

@@ -1,0 +1,122 @@
+"""The DSFD graph: slim-compatible names, parameter counts, full-size builds, loss values, and learning."""
+import cv2
+import numpy as np
+import pytest
+from easydict import EasyDict as edict
+
+from conftest import tf
+from lib.anchors.generator import AnchorSpec
+from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix
+from lib.model import dsfd, loss
+from lib.model.arch import BACKBONE_LAYERS, Architecture
+
+SPEC = AnchorSpec((4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512), 1.5, 0.5)
+TEST = edict(score_thres=0.05, iou_thres=0.3, max_detect=50)
+MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
+
+# TF-slim's vgg_16 conv kernels: (name, [kh, kw, c_in, c_out]).
+SLIM_VGG16 = [('vgg_16/conv%d/conv%d_%d' % (b, b, i), c_in, c_out) for b, i, c_in, c_out in [
+    (1, 1, 3, 64), (1, 2, 64, 64), (2, 1, 64, 128), (2, 2, 128, 128), (3, 1, 128, 256), (3, 2, 256, 256),
+    (3, 3, 256, 256), (4, 1, 256, 512), (4, 2, 512, 512), (4, 3, 512, 512), (5, 1, 512, 512), (5, 2, 512, 512),
+    (5, 3, 512, 512)]]
+
+
+def model_config(width_mult=1., fpn=True, dual_mode=True):
+    return edict(width_mult=width_mult, fpn_dims=256, fem_dims=512, fpn=fpn, dual_mode=dual_mode, maxout=True,
+                 l2_norm=[10., 8., 5.])
+
+
+def test_backbone_names_shapes_and_parameters(graph):
+    arch = Architecture.from_model_config(model_config())
+    images = tf.placeholder(tf.float32, [1, 640, 640, 3])
+    dsfd.build_dsfd(images, arch, MEAN, STD)
+    variables = {v.op.name: v.get_shape().as_list() for v in tf.global_variables()}
+    for name, c_in, c_out in SLIM_VGG16:
+        assert variables[name + '/weights'] == [3, 3, c_in, c_out]
+        assert variables[name + '/biases'] == [c_out]
+    backbone = sum(int(np.prod(shape)) for name, shape in variables.items()
+                   if name.rsplit('/', 1)[0] in ['vgg_16/fc6', 'vgg_16/fc7'] + [n for n, _, _ in SLIM_VGG16])
+    assert backbone == 20483904
+
+
+@pytest.mark.parametrize('fpn, dual_mode, shots', [(True, True, ['first', 'second']), (True, False, ['second']),
+                                                   (False, False, ['first'])])
+def test_full_width_graphs_build_at_640(graph, fpn, dual_mode, shots):
+    arch = Architecture.from_model_config(model_config(fpn=fpn, dual_mode=dual_mode))
+    images, outputs, endpoints = dsfd.build_inference_graph(arch, SPEC, 5., TEST, MEAN, STD, [1, 640, 640, 3])
+    assert list(endpoints.shots) == shots
+    for box, logits in endpoints.shots.values():
+        assert box.get_shape().as_list()[-1] == 4 and logits.get_shape().as_list()[-1] == 2
+    assert outputs['boxes'].name == 'boxes:0' and outputs['num_detections'].name == 'num_detections:0'
+    targets = {}
+    for shot in shots:
+        targets[shot + '_labels'] = tf.zeros([1, 34125], tf.int32)
+        targets[shot + '_boxes'] = tf.zeros([1, 34125, 4])
+    losses = loss.detection_losses(endpoints, targets, 3)
+    assert set(losses) == {'cls_loss', 'box_loss'}
+    assert loss.weight_decay(endpoints.recorder, 5e-4).get_shape().as_list() == []
+
+
+def test_smooth_l1_and_ohem_by_hand(graph):
+    # Two images, three anchors each: image 0 has one positive (anchor 0), anchor 2 is ignored nowhere.
+    labels = np.array([[1, 0, 0], [0, 0, 0]], np.int32)
+    logits = np.array([[[0., 2.], [0., 1.], [0., -1.]], [[0., 3.], [0., 0.], [0., -2.]]], np.float32)
+    box_pred = np.zeros([2, 3, 4], np.float32)
+    box_targets = np.zeros([2, 3, 4], np.float32)
+    box_targets[0, 0] = [0.5, -2., 0., 1.]  # smooth-L1: 0.125 + 1.5 + 0 + 0.5
+    cls_loss, box_loss = loss.shot_loss(tf.constant(box_pred), tf.constant(logits), tf.constant(labels),
+                                        tf.constant(box_targets), neg_pos_ratio=3)
+    with tf.Session() as sess:
+        cls_value, box_value = sess.run([cls_loss, box_loss])
+    np.testing.assert_allclose(box_value, 2.125, rtol=1e-6)
+
+    def ce(logit, label):
+        return np.log(np.exp(logit).sum()) - logit[label]
+    # 1 positive -> the 3 hardest of the 5 negatives: logits [0,3], [0,1], [0,0] (background CE largest).
+    negatives = sorted([ce(logits[i, j], 0) for i, j in [(0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]])[-3:]
+    np.testing.assert_allclose(cls_value, ce(logits[0, 0], 1) + sum(negatives), rtol=1e-5)
+
+
+def draw_faces(height, width, boxes, seed):
+    """Skin-coloured ellipses with dark eyes and mouth on a noisy background."""
+    rng = np.random.RandomState(seed)
+    image = rng.randint(0, 80, size=(height, width, 3)).astype(np.uint8)
+    for x1, y1, x2, y2 in boxes:
+        cx, cy, ax, ay = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (y2 - y1) / 2
+        cv2.ellipse(image, (int(cx), int(cy)), (int(ax), int(ay)), 0, 0, 360, (225, 180, 150), -1)
+        for ex in (cx - ax * 0.4, cx + ax * 0.4):
+            cv2.circle(image, (int(ex), int(cy - ay * 0.2)), max(1, int(ax * 0.15)), (30, 20, 20), -1)
+        cv2.line(image, (int(cx - ax * 0.4), int(cy + ay * 0.45)), (int(cx + ax * 0.4), int(cy + ay * 0.45)),
+                 (120, 30, 30), max(1, int(ay * 0.08)))
+    return image
+
+
+def test_small_dsfd_overfits_two_images(graph):
+    size = 128
+    faces = [np.array([[20, 30, 60, 84], [80, 10, 112, 52]], np.float32), np.array([[40, 40, 96, 112]], np.float32)]
+    images_np = np.stack([draw_faces(size, size, boxes, seed) for seed, boxes in enumerate(faces)])
+    arch = Architecture.from_model_config(model_config(width_mult=0.125))
+    assigner = AnchorTargetAssigner((size, size), SPEC, arch.shots, 0.35, 5.)
+    targets_np = [assigner(boxes) for boxes in faces]
+
+    tf.set_random_seed(0)
+    images = tf.placeholder(tf.float32, [None, None, None, 3], name='images')
+    endpoints = dsfd.build_dsfd(images, arch, MEAN, STD)
+    targets = {key: tf.constant(np.stack([t[key] for t in targets_np])) for key in targets_np[0]}
+    losses = loss.detection_losses(endpoints, targets, 3)
+    total = losses['cls_loss'] + losses['box_loss'] + loss.weight_decay(endpoints.recorder, 1e-5)
+    train_op = tf.train.AdamOptimizer(2e-3).minimize(total)
+    outputs = dsfd.detect(images, endpoints, arch, SPEC, 5., 0.05, 0.3, 20)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        first = sess.run(total, {images: images_np})
+        for _ in range(300):
+            last, _ = sess.run([total, train_op], {images: images_np})
+        found = sess.run(outputs, {images: images_np})
+    assert last < first / 5, 'loss fell only from %.3f to %.3f' % (first, last)
+    for index, boxes in enumerate(faces):
+        count = found['num_detections'][index]
+        detected = found['boxes'][index, :count][:, [1, 0, 3, 2]] * size  # -> x1, y1, x2, y2 pixels
+        confident = detected[found['scores'][index, :count] > 0.5]
+        assert len(confident), 'image %d: no detection above 0.5' % index
+        assert (iou_matrix(boxes, confident).max(axis=1) > 0.5).all(), (boxes, confident)
