@@ -1,0 +1,171 @@
+"""Checkpoint -> frozen inference graph (``detector.pb``), optionally a SavedModel too.
+
+The inference graph is rebuilt from the config and the checkpoint's architecture (a slim checkpoint carries
+``<ckpt>.arch.json``), the model variables are restored and folded into constants, and the GraphDef is
+written atomically. Interface of the frozen graph: input ``images:0`` [N, H, W, 3] RGB (H, W multiples of
+32), outputs ``boxes:0`` [N, K, 4] normalised (ymin, xmin, ymax, xmax), ``scores:0`` [N, K],
+``num_detections:0`` [N].
+"""
+import glob
+import os
+import shutil
+import tempfile
+
+import tensorflow.compat.v1 as tf
+
+from lib.anchors.generator import anchor_spec_from_config
+from lib.helper.errors import UserError
+from lib.helper.io import atomic_path
+from lib.model.arch import Architecture, arch_path, load_arch
+from lib.model.dsfd import build_inference_graph
+
+INPUT_NAME = 'images'
+OUTPUT_NAMES = ('boxes', 'scores', 'num_detections')
+SERVING_TAG = 'serve'
+SERVING_SIGNATURE = 'serving_default'
+
+
+def resolve_checkpoint(path):
+    """A checkpoint prefix from a prefix or a folder -> (prefix, how it was found, for the log line).
+
+    A folder gives its newest checkpoint: the one its ``checkpoint`` file names, else the newest ``*.index``.
+    """
+    if os.path.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest and os.path.isfile(latest + '.index'):
+            return latest, "newest checkpoint listed in %s" % os.path.join(path, 'checkpoint')
+        indexes = glob.glob(os.path.join(path, '*.index'))
+        if not indexes:
+            raise UserError('no checkpoint in folder %s (expected <name>.index + <name>.data-*); pass a '
+                            'checkpoint prefix such as %s' % (path, os.path.join(path, 'epoch_5.ckpt')))
+        newest = max(indexes, key=os.path.getmtime)
+        return newest[:-len('.index')], 'newest .index file in %s' % path
+    if os.path.isfile(path + '.index'):
+        return path, 'checkpoint prefix given'
+    if path.endswith('.index') and os.path.isfile(path):
+        return path[:-len('.index')], 'checkpoint prefix of the given .index file'
+    raise UserError('checkpoint not found: %s (expected a prefix with %s.index beside it, or a folder of '
+                    'checkpoints)' % (path, path))
+
+
+def checkpoint_arch(ckpt_prefix, config):
+    """The architecture of a checkpoint: its ``.arch.json`` (slim) or the config's dense one."""
+    return load_arch(ckpt_prefix, Architecture.from_model_config(config.MODEL))
+
+
+def _restore(session, ckpt_prefix):
+    """Restore every variable of the inference graph; shape or name mismatches become one UserError."""
+    saver = tf.train.Saver(var_list=tf.global_variables())
+    try:
+        saver.restore(session, ckpt_prefix)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
+        first_line = str(err.message).strip().split('\n')[0]
+        raise UserError('checkpoint %s does not fit the architecture built from the config (%s); check '
+                        'config.MODEL (width_mult, fpn, dual_mode, maxout) or, for a pruned checkpoint, pass '
+                        '--slim' % (ckpt_prefix, first_line[:300]))
+
+
+def strip_default_attrs(graph_def):
+    """``graph_def`` without attributes at their default values, so a graph frozen by TF 2.x also loads in
+    TF 1.15 (e.g. MaxPool's ``explicit_paddings``, which 1.15 does not know)."""
+    from tensorflow.python.framework import meta_graph  # not in tf.compat.v1; present in TF 1.15 and 2.x
+    meta = tf.MetaGraphDef()
+    meta.graph_def.CopyFrom(graph_def)
+    meta_graph.strip_graph_default_valued_attrs(meta)
+    return meta.graph_def
+
+
+def frozen_graph_def(ckpt_prefix, config, arch=None):
+    """The inference GraphDef of ``ckpt_prefix`` with its variables folded into constants."""
+    arch = arch or checkpoint_arch(ckpt_prefix, config)
+    with tf.Graph().as_default() as graph:
+        build_inference_graph(arch, anchor_spec_from_config(config.ANCHOR), config.ANCHOR.encode_scale,
+                              config.TEST, config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD)
+        with tf.Session(graph=graph) as session:
+            _restore(session, ckpt_prefix)
+            frozen = tf.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), list(OUTPUT_NAMES))
+    return strip_default_attrs(frozen)
+
+
+def write_graph_def(graph_def, output_path):
+    """Serialise a GraphDef atomically; returns its size in bytes."""
+    with atomic_path(output_path) as tmp:
+        with open(tmp, 'wb') as f:
+            f.write(graph_def.SerializeToString())
+    return os.path.getsize(output_path)
+
+
+def load_graph_def(pb_path):
+    """Read a frozen ``.pb``; a UserError when it is missing or not a GraphDef."""
+    if not os.path.isfile(pb_path):
+        raise UserError('model file not found: %s (write one with tools/auto_freeze.py)' % pb_path)
+    graph_def = tf.GraphDef()
+    try:
+        with open(pb_path, 'rb') as f:
+            graph_def.ParseFromString(f.read())
+    except Exception as err:  # protobuf raises DecodeError and others for foreign files
+        raise UserError('%s is not a frozen TensorFlow graph (%s)' % (pb_path, err))
+    names = {node.name for node in graph_def.node}
+    missing = [n for n in (INPUT_NAME,) + OUTPUT_NAMES if n not in names]
+    if missing:
+        raise UserError('%s lacks the nodes %s; expected a graph from tools/auto_freeze.py with input images:0 '
+                        'and outputs boxes:0, scores:0, num_detections:0' % (pb_path, ', '.join(missing)))
+    return graph_def
+
+
+def write_saved_model(graph_def, export_dir):
+    """A SavedModel of the frozen graph with a ``serving_default`` signature (what TF Serving loads).
+
+    Written into a temp folder beside ``export_dir`` and renamed, replacing an older export.
+    """
+    parent = os.path.dirname(os.path.abspath(export_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix='.saved_model.', dir=parent)
+    staging = os.path.join(tmp_dir, 'export')
+    try:
+        with tf.Graph().as_default() as graph:
+            tf.import_graph_def(graph_def, name='')
+            tensor = lambda name: graph.get_tensor_by_name(name + ':0')  # noqa: E731
+            signature = tf.saved_model.signature_def_utils.predict_signature_def(
+                inputs={INPUT_NAME: tensor(INPUT_NAME)}, outputs={n: tensor(n) for n in OUTPUT_NAMES})
+            with tf.Session(graph=graph) as session:
+                builder = tf.saved_model.builder.SavedModelBuilder(staging)
+                builder.add_meta_graph_and_variables(session, [SERVING_TAG], strip_default_attrs=True,
+                                                     signature_def_map={SERVING_SIGNATURE: signature})
+                builder.save()
+        if os.path.isdir(export_dir):
+            shutil.rmtree(export_dir)
+        os.replace(staging, export_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def freeze_checkpoint(ckpt_prefix, config, output_path, arch=None, saved_model_dir=None):
+    """Freeze ``ckpt_prefix`` into ``output_path`` (and a SavedModel when asked); returns what was written.
+
+    ``arch`` defaults to the checkpoint's own (``<ckpt>.arch.json`` for a slim one, else the config's dense).
+    """
+    graph_def = frozen_graph_def(ckpt_prefix, config, arch)
+    size = write_graph_def(graph_def, output_path)
+    if saved_model_dir:
+        write_saved_model(graph_def, saved_model_dir)
+    return {'checkpoint': ckpt_prefix, 'output_path': output_path, 'file_size': size,
+            'input': INPUT_NAME + ':0', 'outputs': [name + ':0' for name in OUTPUT_NAMES],
+            'saved_model_dir': saved_model_dir}
+
+
+def slim_checkpoint_for(ckpt_prefix, config, out_dir, mask_file=None):
+    """The slim checkpoint to freeze for ``--slim``: ``ckpt_prefix`` itself when it is already slim (it has
+    ``.arch.json``), else one sliced from it by its mask file into ``out_dir`` (returns its prefix)."""
+    if os.path.isfile(arch_path(ckpt_prefix)):
+        return ckpt_prefix
+    from lib.pruning.masks import mask_path, read_mask
+    from lib.pruning.slimming import slim_checkpoint
+    mask_file = mask_file or mask_path(ckpt_prefix)
+    if not os.path.isfile(mask_file):
+        raise UserError('mask file not found: %s; --slim needs a slim checkpoint (with %s) or the mask written '
+                        'by channel selection (pass it with --mask)'
+                        % (mask_file, os.path.basename(arch_path(ckpt_prefix))))
+    out_prefix = os.path.join(out_dir, os.path.basename(ckpt_prefix))
+    slim_checkpoint(ckpt_prefix, read_mask(mask_file), Architecture.from_model_config(config.MODEL), out_prefix)
+    return out_prefix

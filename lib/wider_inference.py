@@ -1,0 +1,272 @@
+"""Run a FaceDetector over a WIDER-layout image set and write WIDER submission files (tools/wider.py).
+
+Images come from ``data_dir/images/<event>/*.jpg`` or from a list (``wider_face_val.mat`` or a val txt);
+each result is ``result/<event>/<name>.txt``: the image name, the box count, then ``x y w h score`` lines,
+best first. Single scale by default (shrunk under a pixel-count cap); ``multi_scale`` / ``flip`` add the
+DSFD test protocol (shrunk, flipped, small and enlarged passes) merged by box voting.
+"""
+import collections
+import glob
+import logging
+import os
+import queue
+import threading
+import time
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from lib.detector import resize_image
+from lib.helper.errors import UserError
+from lib.helper.io import write_text
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+DEFAULT_MAX_PIXELS = 1700 * 1200   # the largest pass of any image, in pixels
+MAX_ENLARGE = 3.                   # multi-scale never enlarges beyond this factor
+VOTE_IOU = 0.3
+MAX_BOXES = 750
+
+ImageItem = collections.namedtuple('ImageItem', 'event name path')
+ImageItem.__doc__ = 'One image to run: its event folder, its name without extension, its file path.'
+
+
+# ------------------------------------------------------------------------------------------------ image lists
+
+def _item(path):
+    return ImageItem(os.path.basename(os.path.dirname(path)), os.path.splitext(os.path.basename(path))[0], path)
+
+
+def walk_images(data_dir):
+    """Every image of ``data_dir/images/<event>/``, sorted by event and name."""
+    image_dir = os.path.join(data_dir, 'images')
+    if not os.path.isdir(image_dir):
+        raise UserError('%s has no images/ folder; expected the WIDER layout data_dir/images/<event>/<name>.jpg '
+                        '(e.g. --data_dir=data/WIDER/WIDER_val)' % data_dir)
+    paths = [p for p in glob.glob(os.path.join(image_dir, '*', '*')) if p.lower().endswith(IMAGE_EXTENSIONS)]
+    if not paths:
+        raise UserError('no images under %s; expected <event>/<name>.jpg files' % image_dir)
+    return [_item(p) for p in sorted(paths)]
+
+
+def _mat_text(cell):
+    return str(np.asarray(cell).ravel()[0])
+
+
+def read_mat_list(mat_path, data_dir):
+    """Images named by ``wider_face_val.mat`` (event_list, file_list) under ``data_dir/images``."""
+    import scipy.io
+    try:
+        mat = scipy.io.loadmat(mat_path, variable_names=['event_list', 'file_list'])
+        events = [_mat_text(cell) for cell in mat['event_list'].ravel()]
+        files = [[_mat_text(name) for name in np.asarray(cells).ravel()] for cells in mat['file_list'].ravel()]
+    except Exception as err:  # scipy raises several types for missing fields and corrupt files
+        raise UserError('cannot read the image list of %s (expected event_list and file_list as in '
+                        'wider_face_val.mat): %s' % (mat_path, err))
+    items = []
+    for event, names in zip(events, files):
+        for name in names:
+            items.append(ImageItem(event, name, os.path.join(data_dir, 'images', event, name + '.jpg')))
+    return items
+
+
+def read_txt_list(txt_path, data_dir):
+    """Images of a sample list (val.txt, ``path| boxes``); relative paths that do not exist are tried under
+    ``data_dir/images``."""
+    from lib.data.sample_list import read_sample_list
+    items = []
+    for path, _ in read_sample_list(txt_path):
+        if not os.path.isabs(path) and not os.path.exists(path):
+            under = os.path.join(data_dir, 'images', path)
+            path = under if os.path.exists(under) else path
+        items.append(_item(path))
+    return items
+
+
+def list_images(data_dir, list_file=None):
+    """The images to run: the list file's (``.mat`` or a val txt) when given, else a walk of ``data_dir``."""
+    if not list_file:
+        return walk_images(data_dir)
+    if not os.path.isfile(list_file):
+        raise UserError('image list not found: %s (expected wider_face_val.mat or a val.txt)' % list_file)
+    items = read_mat_list(list_file, data_dir) if list_file.endswith('.mat') else read_txt_list(list_file, data_dir)
+    if not items:
+        raise UserError('%s lists no images' % list_file)
+    return items
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+def result_path(result_dir, item):
+    return os.path.join(result_dir, item.event, item.name + '.txt')
+
+
+def format_result(name, detections):
+    """WIDER submission text: name, count, ``x y w h score`` lines (w = x2 - x1) in the given order."""
+    lines = [name, str(len(detections))]
+    for x1, y1, x2, y2, score in np.asarray(detections, np.float64).reshape(-1, 5):
+        lines.append('%.1f %.1f %.1f %.1f %.4f' % (x1, y1, x2 - x1, y2 - y1, score))
+    return '\n'.join(lines) + '\n'
+
+
+def write_result(result_dir, item, detections):
+    write_text(result_path(result_dir, item), format_result(item.name, detections))
+
+
+# ------------------------------------------------------------------------------------------------ test protocol
+
+def max_scale(height, width, max_pixels, limit=MAX_ENLARGE):
+    """The largest resize factor keeping height x width under ``max_pixels`` (and under ``limit``)."""
+    return min(limit, (float(max_pixels) / (height * width)) ** 0.5)
+
+
+def detect_scaled(detector, image, scale, score_threshold, flip=False):
+    """Detections of ``image`` resized by ``scale`` (mirrored when ``flip``), in ``image``'s own pixels."""
+    resized, (scale_y, scale_x) = resize_image(image, scale)
+    if flip:
+        resized = resized[:, ::-1]
+    dets = detector.detect(resized, score_threshold).copy()
+    if flip:
+        width = resized.shape[1]
+        dets[:, 0], dets[:, 2] = width - dets[:, 2], width - dets[:, 0]
+    dets[:, [0, 2]] /= scale_x
+    dets[:, [1, 3]] /= scale_y
+    return dets
+
+
+def _sides(dets):
+    return dets[:, 2] - dets[:, 0], dets[:, 3] - dets[:, 1]
+
+
+def iou_one_to_many(box, boxes):
+    """IoU of one box (x1, y1, x2, y2) with each of ``boxes`` [N, 4+]."""
+    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = ix * iy
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-12)
+
+
+def box_vote(dets, iou_threshold=VOTE_IOU, max_boxes=MAX_BOXES):
+    """Merge overlapping detections of several passes: each group (IoU >= threshold with its best box) becomes
+    the score-weighted mean box with the group's best score. Single boxes are kept; no boxes -> [0, 5]."""
+    dets = np.asarray(dets, np.float32).reshape(-1, 5)
+    dets = dets[np.argsort(-dets[:, 4], kind='stable')]
+    merged = []
+    while len(dets) and len(merged) < max_boxes:
+        group = iou_one_to_many(dets[0], dets) >= iou_threshold
+        group[0] = True
+        members = dets[group]
+        weights = members[:, 4:5]
+        box = (members[:, :4] * weights).sum(axis=0) / max(float(weights.sum()), 1e-12)
+        merged.append(np.append(box, members[0, 4]))
+        dets = dets[~group]
+    return np.array(merged, np.float32).reshape(-1, 5)
+
+
+def detect_single_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX_PIXELS):
+    """One pass, the image shrunk (never enlarged) so its pixel count stays under ``max_pixels``."""
+    scale = min(1., max_scale(image.shape[0], image.shape[1], max_pixels))
+    return detect_scaled(detector, image, scale, score_threshold)
+
+
+def detect_multi_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX_PIXELS, multi_scale=True,
+                       flip=True):
+    """The DSFD test protocol, merged by box voting.
+
+    Passes: the base scale (the image shrunk under the cap), its mirror (``flip``), and with ``multi_scale`` a
+    half-size pass that keeps only large faces (longer side > 30 px) plus enlarged passes (x2, x4, ... up to the
+    cap, at most x3) that keep only small faces (shorter side < 100 px), in the original image's pixels.
+    """
+    height, width = image.shape[:2]
+    largest = max_scale(height, width, max_pixels)
+    base = min(1., largest)
+    passes = [detect_scaled(detector, image, base, score_threshold)]
+    if flip:
+        passes.append(detect_scaled(detector, image, base, score_threshold, flip=True))
+    if multi_scale:
+        small = detect_scaled(detector, image, base / 2., score_threshold)
+        passes.append(small[np.maximum(*_sides(small)) > 30])
+        scale = base * 2.
+        while largest > base:
+            large = detect_scaled(detector, image, min(scale, largest), score_threshold)
+            passes.append(large[np.minimum(*_sides(large)) < 100])
+            if scale >= largest:
+                break
+            scale *= 2.
+    return box_vote(np.concatenate(passes, axis=0))
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+def read_rgb(path):
+    """An RGB uint8 image, or None when the file cannot be decoded."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def prefetch_images(items, queue_size=16):
+    """Yield (item, RGB image or None) while a background thread decodes the next ``queue_size`` images."""
+    pending = queue.Queue(maxsize=queue_size)
+    stop = threading.Event()
+    done = object()
+
+    def decode_all():
+        for item in items:
+            entry = (item, read_rgb(item.path))
+            while not stop.is_set():
+                try:
+                    pending.put(entry, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        pending.put(done)
+
+    thread = threading.Thread(target=decode_all, name='wider-decode', daemon=True)
+    thread.start()
+    try:
+        while True:
+            entry = pending.get()
+            if entry is done:
+                return
+            yield entry
+    finally:
+        stop.set()
+        thread.join()
+
+
+WiderRunSummary = collections.namedtuple('WiderRunSummary', 'written skipped unreadable seconds')
+
+
+def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAULT_MAX_PIXELS, multi_scale=False,
+              flip=False, skip_existing=False, progress=True):
+    """Detect every image of ``items`` and write its result file; unreadable images get 0 detections.
+
+    ``skip_existing`` leaves images whose result file exists untouched (resume a killed run).
+    """
+    skipped = 0
+    if skip_existing:
+        todo = [item for item in items if not os.path.isfile(result_path(result_dir, item))]
+        skipped = len(items) - len(todo)
+        items = todo
+    unreadable = []
+    start = time.time()
+    bar = tqdm(total=len(items), unit='img', desc='detect', disable=not progress)
+    for item, image in prefetch_images(items):
+        if image is None:
+            unreadable.append(item.path)
+            log.warning('cannot read %s; writing 0 detections', item.path)
+            detections = np.zeros((0, 5), np.float32)
+        elif multi_scale or flip:
+            detections = detect_multi_scale(detector, image, score_threshold, max_pixels, multi_scale, flip)
+        else:
+            detections = detect_single_scale(detector, image, score_threshold, max_pixels)
+        write_result(result_dir, item, detections)
+        bar.update(1)
+    bar.close()
+    return WiderRunSummary(len(items), skipped, unreadable, time.time() - start)

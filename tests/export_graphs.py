@@ -1,0 +1,113 @@
+"""Test helpers of the export/inference tests: tiny random DSFD checkpoints and hand-built frozen graphs."""
+import copy
+import os
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from lib.anchors.generator import anchor_spec_from_config
+from lib.freeze import INPUT_NAME, OUTPUT_NAMES, write_graph_def
+from lib.helper.config_check import load_config
+from lib.model.arch import Architecture
+from lib.model.dsfd import build_inference_graph
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_PATH = os.path.join(ROOT, 'pruned_train_config.py')
+
+
+def tiny_config(width=0.125, score_thres=0.3, max_detect=50):
+    """The repo config at a small width, with a low score threshold so a random model detects something."""
+    config = copy.deepcopy(load_config(CONFIG_PATH))
+    config.MODEL.width_mult = width
+    config.TEST.score_thres = score_thres
+    config.TEST.max_detect = max_detect
+    return config
+
+
+def _build(config, arch):
+    return build_inference_graph(arch, anchor_spec_from_config(config.ANCHOR), config.ANCHOR.encode_scale,
+                                 config.TEST, config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD)
+
+
+def random_checkpoint(config, prefix, arch=None, seed=0, bias_std=0.):
+    """Save a randomly initialised model (plus training-only variables, as a trainer writes) at ``prefix``.
+
+    ``bias_std`` > 0 gives every bias random values too (so zeroed channels are visible in the outputs);
+    """
+    arch = arch or Architecture.from_model_config(config.MODEL)
+    with tf.Graph().as_default():
+        tf.set_random_seed(seed)
+        _build(config, arch)
+        model_vars = tf.global_variables()
+        tf.train.get_or_create_global_step()
+        tf.get_variable('unrelated/Momentum', [3], initializer=tf.ones_initializer())
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            if bias_std:
+                rng = np.random.RandomState(seed)
+                for var in model_vars:
+                    if var.op.name.endswith('biases'):
+                        var.load(rng.normal(0, bias_std, var.shape.as_list()).astype(np.float32), session)
+            tf.train.Saver().save(session, prefix, write_meta_graph=False)
+    return prefix
+
+
+def checkpoint_outputs(config, prefix, images, arch=None):
+    """The inference outputs of a checkpoint run in a normal (unfrozen) session."""
+    arch = arch or Architecture.from_model_config(config.MODEL)
+    with tf.Graph().as_default():
+        placeholder, outputs, _ = _build(config, arch)
+        with tf.Session() as session:
+            tf.train.Saver(var_list=tf.global_variables()).restore(session, prefix)
+            return session.run(outputs, {placeholder: images})
+
+
+def frozen_outputs(pb_path, images):
+    """Run a frozen graph by its interface names."""
+    from lib.freeze import load_graph_def
+    with tf.Graph().as_default() as graph:
+        tf.import_graph_def(load_graph_def(pb_path), name='')
+        with tf.Session() as session:
+            values = session.run([name + ':0' for name in OUTPUT_NAMES],
+                                 {INPUT_NAME + ':0': images})
+    return dict(zip(OUTPUT_NAMES, values))
+
+
+def _extent(mask, size):
+    """First index and one past the last index where ``mask`` [N, L] is true."""
+    as_int = tf.cast(mask, tf.int32)
+    first = tf.argmax(as_int, axis=1, output_type=tf.int32)
+    last = size - tf.argmax(tf.reverse(as_int, axis=[1]), axis=1, output_type=tf.int32)
+    return tf.cast(first, tf.float32), tf.cast(last, tf.float32)
+
+
+def fake_detector_pb(path, fixed=(), bright_score=0.6, junk_score=0.99):
+    """A frozen graph with the detector interface and known outputs, written to ``path``.
+
+    Detections, in this order: ``fixed`` [(x1, y1, x2, y2, score)] in network-input pixels; then, when the
+    input has pixels brighter than 128, the bounding box of those pixels with ``bright_score``; then one junk
+    box past num_detections (score ``junk_score``) that a reader must ignore.
+    """
+    with tf.Graph().as_default() as graph:
+        images = tf.placeholder(tf.float32, [None, None, None, 3], name=INPUT_NAME)
+        shape = tf.shape(images)
+        batch, height, width = shape[0], shape[1], shape[2]
+        size = tf.cast(tf.stack([height, width, height, width]), tf.float32)
+        bright = tf.reduce_max(images, axis=3) > 128.
+        y1, y2 = _extent(tf.reduce_any(bright, axis=2), height)
+        x1, x2 = _extent(tf.reduce_any(bright, axis=1), width)
+        found = tf.reduce_any(bright, axis=[1, 2])
+        bright_box = tf.stack([y1, x1, y2, x2], axis=1) / size
+        fixed = np.array(fixed, np.float32).reshape(-1, 5)
+        fixed_boxes = tf.tile(fixed[None, :, [1, 0, 3, 2]], [batch, 1, 1]) / size
+        junk = tf.tile(tf.constant([[[0.1, 0.1, 0.2, 0.2]]]), [batch, 1, 1])
+        boxes = tf.concat([fixed_boxes, bright_box[:, None], junk], axis=1)
+        scores = tf.concat([tf.tile(fixed[None, :, 4], [batch, 1]),
+                            tf.where(found, tf.fill([batch], bright_score), tf.zeros([batch]))[:, None],
+                            tf.fill([batch, 1], junk_score)], axis=1)
+        count = len(fixed) + tf.cast(found, tf.int32)
+        tf.identity(boxes, name='boxes')
+        tf.identity(scores, name='scores')
+        tf.identity(count, name='num_detections')
+        write_graph_def(graph.as_graph_def(), path)
+    return path

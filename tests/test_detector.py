@@ -1,0 +1,106 @@
+"""FaceDetector on a hand-built frozen graph with known outputs: pixel mapping, sorting, padding, batches."""
+import numpy as np
+import pytest
+
+from export_graphs import fake_detector_pb
+from lib.detector import FaceDetector, letterbox
+from lib.helper.errors import UserError
+
+FIXED = [(4, 8, 20, 24, 0.3), (40, 2, 60, 30, 0.9)]  # x1, y1, x2, y2, score in network-input pixels
+
+
+def image_with_square(height, width, x1, y1, x2, y2):
+    image = np.full((height, width, 3), 40, np.uint8)
+    image[y1:y2, x1:x2] = 255
+    return image
+
+
+@pytest.fixture(scope='module')
+def detector(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp('fake') / 'fake.pb')
+    with FaceDetector(fake_detector_pb(path, fixed=FIXED), threads=1) as det:
+        yield det
+
+
+def test_non_square_image_gives_boxes_in_original_pixels_sorted_by_score(detector):
+    image = image_with_square(300, 500, 310, 120, 370, 200)
+    dets = detector.detect(image, score_threshold=0.25)
+    assert dets.dtype == np.float32 and dets.shape == (3, 5)
+    np.testing.assert_allclose(dets[:, 4], [0.9, 0.6, 0.3], atol=1e-6)
+    np.testing.assert_allclose(dets[0, :4], [40, 2, 60, 30], atol=1e-3)
+    np.testing.assert_allclose(dets[1, :4], [310, 120, 370, 200], atol=1e-3)
+    np.testing.assert_allclose(dets[2, :4], [4, 8, 20, 24], atol=1e-3)
+
+
+def test_score_threshold_and_count_drop_boxes(detector):
+    dark = np.full((64, 96, 3), 10, np.uint8)
+    dets = detector.detect(dark, score_threshold=0.5)
+    # The 0.3 box is under the threshold; the 0.99 junk box lies past num_detections.
+    np.testing.assert_allclose(dets, [[40, 2, 60, 30, 0.9]], atol=1e-3)
+
+
+def test_requested_input_size_keeps_the_aspect_ratio(detector):
+    image = image_with_square(300, 600, 300, 100, 420, 220)
+    dets = detector.detect(image, score_threshold=0.5, input_size=(160, 160))
+    # Fitted at scale 160/600: the square stays square in the network and maps back to the original pixels.
+    bright = dets[np.isclose(dets[:, 4], 0.6)][0]
+    np.testing.assert_allclose(bright[:4], [300, 100, 420, 220], atol=600 / 160. * 1.5)
+    fixed = dets[np.isclose(dets[:, 4], 0.9)][0]
+    np.testing.assert_allclose(fixed[:4], np.array([40, 2, 60, 30]) * 600 / 160., atol=1e-2)
+
+
+def test_corners_are_ordered_and_boxes_outside_the_image_dropped(tmp_path):
+    inverted = (60, 30, 40, 2, 0.8)        # x2 < x1 and y2 < y1, as NMS may return them
+    in_padding = (110, 5, 120, 20, 0.95)   # beyond the 100-px-wide image, inside the 128-px batch
+    with FaceDetector(fake_detector_pb(str(tmp_path / 'g.pb'), fixed=[inverted, in_padding])) as det:
+        dets = det.detect(np.zeros((64, 100, 3), np.uint8), score_threshold=0.5)
+    np.testing.assert_allclose(dets, [[40, 2, 60, 30, 0.8]], atol=1e-3)
+
+
+def test_letterbox_pads_without_stretching():
+    image = np.random.RandomState(0).randint(0, 255, (37, 301, 3)).astype(np.uint8)
+    batch, scales = letterbox([image])
+    assert batch.shape == (1, 64, 320, 3) and scales == [(1., 1.)]
+    np.testing.assert_array_equal(batch[0, :37, :301], image)
+    assert not batch[0, 37:].any() and not batch[0, :, 301:].any()
+    batch, scales = letterbox([image], input_size=(64, 640))
+    assert batch.shape == (1, 64, 640, 3)
+    (sy, sx), = scales
+    assert abs(sy - sx) < 0.02 and abs(sy - 64 / 37.) < 0.02
+
+
+def test_tiny_and_very_wide_images(detector):
+    tiny = np.full((3, 5, 3), 255, np.uint8)
+    dets = detector.detect(tiny, score_threshold=0.5)
+    bright = dets[np.isclose(dets[:, 4], 0.6)]
+    np.testing.assert_allclose(bright[:, :4], [[0, 0, 5, 3]], atol=1e-3)
+    assert (dets[:, [0, 2]] <= 5).all() and (dets[:, [1, 3]] <= 3).all()  # clipped to the image
+    wide = image_with_square(20, 3000, 2900, 5, 2990, 15)
+    dets = detector.detect(wide, score_threshold=0.5)
+    np.testing.assert_allclose(dets[np.isclose(dets[:, 4], 0.6)][0, :4], [2900, 5, 2990, 15], atol=1e-3)
+
+
+def test_detect_batch_maps_each_image_to_its_own_pixels(detector):
+    first = image_with_square(100, 70, 10, 10, 30, 50)
+    second = image_with_square(50, 200, 150, 20, 190, 40)
+    dark = np.zeros((40, 40, 3), np.uint8)
+    results = detector.detect_batch([first, second, dark], score_threshold=0.5)
+    assert [len(r) for r in results] == [2, 2, 0]  # the fixed box lies right of the 40-px dark image
+    np.testing.assert_allclose(results[0][1, :4], [10, 10, 30, 50], atol=1e-3)
+    np.testing.assert_allclose(results[1][1, :4], [150, 20, 190, 40], atol=1e-3)
+    single = detector.detect(second, score_threshold=0.5)
+    np.testing.assert_allclose(results[1], single, atol=1e-3)
+    assert detector.detect_batch([]) == []
+
+
+def test_bad_inputs(detector, tmp_path):
+    with pytest.raises(UserError, match=r'\[H, W, 3\]'):
+        detector.detect(np.zeros((10, 10), np.uint8))
+    with pytest.raises(UserError, match='multiples of 32'):
+        detector.detect(np.zeros((10, 10, 3), np.uint8), input_size=(100, 64))
+    with pytest.raises(UserError, match='not found'):
+        FaceDetector(str(tmp_path / 'missing.pb'))
+    junk = tmp_path / 'junk.pb'
+    junk.write_bytes(b'\x00not a graph' * 10)
+    with pytest.raises(UserError, match='junk.pb'):
+        FaceDetector(str(junk))

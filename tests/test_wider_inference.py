@@ -1,0 +1,177 @@
+"""tools/wider.py logic on a small WIDER-layout folder, with a hand-built graph that 'detects' bright squares."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import scipy.io
+
+from export_graphs import ROOT, fake_detector_pb
+from lib.detector import FaceDetector
+from lib.helper.errors import UserError
+from lib import wider_inference as wi
+
+SQUARE = (100, 50, 160, 110)  # x1, y1, x2, y2 of the one 'face'
+
+
+def bgr_image(height, width, square=None):
+    image = np.full((height, width, 3), 30, np.uint8)
+    if square:
+        x1, y1, x2, y2 = square
+        image[y1:y2, x1:x2] = 250
+    return image
+
+
+@pytest.fixture(scope='module')
+def detector(tmp_path_factory):
+    pb = fake_detector_pb(str(tmp_path_factory.mktemp('model') / 'fake.pb'))
+    with FaceDetector(pb, threads=1) as det:
+        yield det
+
+
+@pytest.fixture
+def wider_dir(tmp_path):
+    """images/0--Parade/{face,empty}.jpg, images/1--Handshaking/{face2.jpg, broken.jpg (not an image)}."""
+    root = tmp_path / 'WIDER_val'
+    for event in ('0--Parade', '1--Handshaking'):
+        (root / 'images' / event).mkdir(parents=True)
+    cv2.imwrite(str(root / 'images' / '0--Parade' / 'face.jpg'), bgr_image(200, 300, SQUARE))
+    cv2.imwrite(str(root / 'images' / '0--Parade' / 'empty.jpg'), bgr_image(120, 90))
+    cv2.imwrite(str(root / 'images' / '1--Handshaking' / 'face2.jpg'), bgr_image(64, 500, (400, 10, 440, 50)))
+    (root / 'images' / '1--Handshaking' / 'broken.jpg').write_bytes(b'not a jpeg')
+    return str(root)
+
+
+def read_result(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    boxes = np.array([[float(v) for v in line.split()] for line in lines[2:]]).reshape(-1, 5)
+    return lines[0], int(lines[1]), boxes
+
+
+def test_run_writes_one_formatted_file_per_image(detector, wider_dir, tmp_path):
+    result = str(tmp_path / 'result')
+    items = wi.list_images(wider_dir)
+    assert [(i.event, i.name) for i in items] == [('0--Parade', 'empty'), ('0--Parade', 'face'),
+                                                  ('1--Handshaking', 'broken'), ('1--Handshaking', 'face2')]
+    summary = wi.run_wider(detector, items, result, progress=False)
+    assert summary.written == 4 and summary.skipped == 0
+    assert summary.unreadable == [os.path.join(wider_dir, 'images', '1--Handshaking', 'broken.jpg')]
+    name, count, boxes = read_result(os.path.join(result, '0--Parade', 'face.txt'))
+    assert (name, count) == ('face', 1)
+    np.testing.assert_allclose(boxes[0], [100, 50, 60, 60, 0.6], atol=1.01)  # x y w h score
+    assert read_result(os.path.join(result, '0--Parade', 'empty.txt'))[:2] == ('empty', 0)
+    assert read_result(os.path.join(result, '1--Handshaking', 'broken.txt'))[:2] == ('broken', 0)
+    name, count, boxes = read_result(os.path.join(result, '1--Handshaking', 'face2.txt'))
+    np.testing.assert_allclose(boxes, [[400, 10, 40, 40, 0.6]], atol=1.01)
+    with open(os.path.join(result, '0--Parade', 'empty.txt')) as f:
+        assert f.read() == 'empty\n0\n'
+
+
+def test_single_scale_shrinks_under_the_pixel_cap(detector):
+    image = cv2.cvtColor(bgr_image(200, 300, SQUARE), cv2.COLOR_BGR2RGB)
+    dets = wi.detect_single_scale(detector, image, 0.5, max_pixels=150 * 100)  # scale 0.5
+    np.testing.assert_allclose(dets[:, :4], [SQUARE], atol=2.01)
+
+
+@pytest.mark.parametrize('square', [None, SQUARE])
+def test_multi_scale_flip_on_no_face_and_one_face(detector, square):
+    image = cv2.cvtColor(bgr_image(200, 300, square), cv2.COLOR_BGR2RGB)
+    # The cap allows x2 enlargement: base, flipped, half and double passes all run.
+    dets = wi.detect_multi_scale(detector, image, 0.5, max_pixels=4 * 200 * 300, multi_scale=True, flip=True)
+    if square is None:
+        assert dets.shape == (0, 5)
+    else:
+        assert dets.shape == (1, 5)
+        np.testing.assert_allclose(dets[0, :4], SQUARE, atol=2.01)
+        assert dets[0, 4] == pytest.approx(0.6)
+
+
+def test_flipped_pass_maps_back_to_the_original_side(detector):
+    image = cv2.cvtColor(bgr_image(64, 200, (10, 5, 40, 45)), cv2.COLOR_BGR2RGB)
+    dets = wi.detect_scaled(detector, image, 1., 0.5, flip=True)
+    np.testing.assert_allclose(dets[:, :4], [[10, 5, 40, 45]], atol=1e-3)
+
+
+def test_box_vote_keeps_single_boxes_and_merges_overlaps():
+    assert wi.box_vote(np.zeros((0, 5))).shape == (0, 5)
+    one = np.array([[1, 2, 11, 12, 0.7]], np.float32)
+    np.testing.assert_allclose(wi.box_vote(one), one)
+    dets = np.array([[0, 0, 10, 10, 0.5], [50, 50, 60, 60, 0.4], [2, 0, 12, 10, 1.0]], np.float32)
+    voted = wi.box_vote(dets)
+    # The two overlapping boxes (IoU 0.67) merge into their score-weighted mean with the best score.
+    np.testing.assert_allclose(voted, [[4 / 3., 0, 34 / 3., 10, 1.0], [50, 50, 60, 60, 0.4]], atol=1e-5)
+
+
+def test_skip_existing_keeps_written_files(detector, wider_dir, tmp_path):
+    result = str(tmp_path / 'result')
+    items = wi.list_images(wider_dir)
+    kept = wi.result_path(result, items[1])
+    os.makedirs(os.path.dirname(kept))
+    with open(kept, 'w') as f:
+        f.write('face\n0\n')
+    summary = wi.run_wider(detector, items, result, skip_existing=True, progress=False)
+    assert (summary.written, summary.skipped) == (3, 1)
+    assert read_result(kept)[1] == 0
+    wi.run_wider(detector, items, result, progress=False)
+    assert read_result(kept)[1] == 1
+
+
+def test_image_lists_from_mat_and_txt(wider_dir, tmp_path):
+    mat = str(tmp_path / 'wider_face_val.mat')
+    events = np.empty((2, 1), object)
+    events[0, 0], events[1, 0] = np.array(['0--Parade']), np.array(['1--Handshaking'])
+    files = np.empty((2, 1), object)
+    files[0, 0] = np.empty((1, 1), object)
+    files[0, 0][0, 0] = np.array(['face'])
+    files[1, 0] = np.empty((2, 1), object)
+    files[1, 0][0, 0], files[1, 0][1, 0] = np.array(['face2']), np.array(['broken'])
+    scipy.io.savemat(mat, {'event_list': events, 'file_list': files})
+    items = wi.list_images(wider_dir, mat)
+    assert [(i.event, i.name) for i in items] == [('0--Parade', 'face'), ('1--Handshaking', 'face2'),
+                                                  ('1--Handshaking', 'broken')]
+    assert items[1].path == os.path.join(wider_dir, 'images', '1--Handshaking', 'face2.jpg')
+    txt = tmp_path / 'val.txt'
+    txt.write_text('0--Parade/face.jpg| 100,50,160,110,1\n%s|\n'
+                   % os.path.join(wider_dir, 'images', '1--Handshaking', 'face2.jpg'))
+    items = wi.list_images(wider_dir, str(txt))
+    assert [(i.event, i.name) for i in items] == [('0--Parade', 'face'), ('1--Handshaking', 'face2')]
+    assert os.path.isfile(items[0].path)
+
+
+def test_list_errors(tmp_path):
+    with pytest.raises(UserError, match='no images/ folder'):
+        wi.list_images(str(tmp_path))
+    (tmp_path / 'images' / 'event').mkdir(parents=True)
+    with pytest.raises(UserError, match='no images under'):
+        wi.list_images(str(tmp_path))
+    with pytest.raises(UserError, match='image list not found'):
+        wi.list_images(str(tmp_path), str(tmp_path / 'missing.mat'))
+    bad = tmp_path / 'bad.mat'
+    bad.write_bytes(b'garbage')
+    with pytest.raises(UserError, match='bad.mat'):
+        wi.list_images(str(tmp_path), str(bad))
+
+
+def run_wider_script(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'wider.py')] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+
+
+def test_wider_cli(wider_dir, tmp_path):
+    pb = fake_detector_pb(str(tmp_path / 'fake.pb'))
+    result = tmp_path / 'result'
+    run = run_wider_script('--model=%s' % pb, '--data_dir=%s' % wider_dir, '--result=%s' % result,
+                           '--multi_scale', '--flip', '--threads=1')
+    assert run.returncode == 0, run.stderr
+    assert 'wrote 4 result files' in run.stdout and '1 unreadable' in run.stdout
+    assert 'img/s' in run.stderr  # the tqdm bar
+    assert sorted(os.listdir(str(result / '0--Parade'))) == ['empty.txt', 'face.txt']
+    assert read_result(str(result / '0--Parade' / 'face.txt'))[1] == 1
+    missing = run_wider_script('--model=%s' % (tmp_path / 'none.pb'), '--data_dir=%s' % wider_dir,
+                               '--result=%s' % result)
+    assert missing.returncode == 2 and 'model file not found' in missing.stderr.splitlines()[-1]
+    empty = run_wider_script('--model=%s' % pb, '--data_dir=%s' % tmp_path, '--result=%s' % result)
+    assert empty.returncode == 2 and 'no images/ folder' in empty.stderr.splitlines()[-1]

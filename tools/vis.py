@@ -1,0 +1,74 @@
+"""Draw a frozen detector's boxes on images and write them to a folder (no display needed).
+
+    python tools/vis.py --model=export/detector.pb --images=data/WIDER/WIDER_val/images/0--Parade --out=vis
+"""
+import argparse
+import glob
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from lib.helper.cli import main_entry, setup_tensorflow  # noqa: E402
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--model', required=True, help='frozen graph written by tools/auto_freeze.py')
+    parser.add_argument('--images', required=True, help='an image file, or a folder searched recursively')
+    parser.add_argument('--out', required=True, help='folder receiving the annotated images')
+    parser.add_argument('--score', type=float, default=0.5, help='draw boxes with at least this score')
+    parser.add_argument('--threads', type=int, default=None, help='TensorFlow threads (default: all cores)')
+    parser.add_argument('--show', action='store_true', help='also show each image in a window (any key: next)')
+    return parser.parse_args(argv)
+
+
+def image_paths(path):
+    from lib.helper.errors import UserError
+    if os.path.isfile(path):
+        return [path]
+    paths = sorted(p for p in glob.glob(os.path.join(path, '**', '*'), recursive=True)
+                   if p.lower().endswith(IMAGE_EXTENSIONS))
+    if not paths:
+        raise UserError('no images (%s) at %s' % (', '.join(IMAGE_EXTENSIONS), path))
+    return paths
+
+
+@main_entry
+def main(argv=None):
+    args = parse_args(argv)
+    setup_tensorflow()
+    import cv2
+    from lib.detector import FaceDetector
+    from lib.helper.errors import UserError
+    from lib.visualize import draw_detections, write_rgb_image
+    from lib.wider_inference import read_rgb
+    paths = image_paths(args.images)
+    root = args.images if os.path.isdir(args.images) else os.path.dirname(args.images)
+    with FaceDetector(args.model, threads=args.threads) as detector:
+        for path in paths:
+            image = read_rgb(path)
+            if image is None:
+                print('skipped (unreadable): %s' % path)
+                continue
+            detections = detector.detect(image, args.score)
+            drawn = draw_detections(image, detections)
+            out_path = os.path.join(args.out, os.path.relpath(path, root))
+            write_rgb_image(out_path, drawn)
+            print('%d faces: %s' % (len(detections), out_path))
+            if args.show:
+                try:
+                    cv2.imshow('detections', cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+                    cv2.waitKey(0)
+                except cv2.error:
+                    raise UserError('--show needs a display and an OpenCV build with GUI support '
+                                    '(opencv-python, not -headless); the images are in %s' % args.out)
+    if args.show:
+        cv2.destroyAllWindows()
+
+
+if __name__ == '__main__':
+    main()
