@@ -1,0 +1,364 @@
+"""Batches for training and validation, made in worker processes.
+
+The parent decides each epoch's order and splits it into batches; batch b goes to worker b % process_num
+(so no sample is repeated within an epoch) and comes back in order. Each worker owns a RandomState seeded by
+(seed, epoch, worker id), so a run is reproducible for a given process_num, and process_num=0 (in-process)
+equals process_num=1. At most ``prefetch_size`` batches (at least one a worker) are in flight; their arrays
+come back through shared memory, not pickled through a pipe. Workers ignore SIGINT (the parent
+handles Ctrl-C), exit when the parent dies, and are ended by close(); an exception in a worker (say in
+target_fn) is raised in the parent as WorkerError with the worker's traceback.
+"""
+import logging
+import math
+import mmap
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+
+import cv2
+import numpy as np
+
+from lib.data.augment import PIXEL_MEAN, augment_train, letterbox
+
+log = logging.getLogger(__name__)
+POLL_S = 0.2
+
+
+class WorkerError(RuntimeError):
+    """A data worker failed or died; the message carries its traceback."""
+
+
+def read_image(path):
+    """RGB uint8 [H, W, 3], or None when the file is missing, unreadable or not an image."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except (IOError, OSError, ValueError):
+        return None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+class BatchMaker(object):
+    """Turns sample indices into a batch dict; runs in the parent (process_num=0) or in a worker."""
+
+    def __init__(self, samples, input_size, training, target_fn, pixel_mean):
+        self.samples = samples
+        self.input_size = input_size
+        self.training = training
+        self.target_fn = target_fn
+        self.pixel_mean = pixel_mean
+
+    def sample(self, index, rng):
+        """(image, boxes) ready for the network, or None when the image cannot be read."""
+        path, boxes = self.samples[index]
+        image = read_image(path)
+        if image is None:
+            log.warning('skipping unreadable image %s', path)
+            return None
+        if self.training:
+            return augment_train(image, boxes, self.input_size, rng, self.pixel_mean)
+        out, out_boxes, _ = letterbox(image, self.input_size, self.pixel_mean, boxes)
+        return out, out_boxes
+
+    def batch(self, indices, rng):
+        """(batch dict or None, indices found unreadable). In training a batch keeps its size: an unreadable
+        sample is replaced by another augmentation of a readable one; in validation it is left out."""
+        made, used, bad = [], [], []
+        for index in indices:
+            item = self.sample(index, rng)
+            if item is None:
+                bad.append(index)
+            else:
+                made.append(item)
+                used.append(index)
+        if self.training and bad:
+            pool = list(used) or [i for i in rng.permutation(len(self.samples))[:20] if i not in bad]
+            while len(made) < len(indices) and pool:
+                index = pool[rng.randint(len(pool))]
+                item = self.sample(index, rng)
+                if item is None:
+                    bad.append(index)
+                    pool.remove(index)
+                    continue
+                made.append(item)
+                used.append(index)
+            if len(made) < len(indices):
+                raise WorkerError('no readable image among the samples tried: %s'
+                                  % ', '.join(self.samples[i][0] for i in bad[:3]))
+        if not made:
+            return None, bad
+        out = {'images': np.stack([m[0] for m in made]),
+               'boxes': [m[1] for m in made],
+               'paths': [self.samples[i][0] for i in used]}
+        if self.target_fn is not None:
+            targets = [self.target_fn(m[1]) for m in made]
+            for key in targets[0]:
+                out[key] = np.stack([t[key] for t in targets])
+        return out, bad
+
+
+class SlotBuffer(object):
+    """Shared memory (an anonymous mmap created before fork) cut into fixed-size slots, so workers hand the
+    big arrays of a batch to the parent without pickling them through a pipe. Arrays that do not fit the
+    slot travel through the pipe instead (correct, just slower)."""
+    ALIGN = 64
+
+    def __init__(self, slots, slot_bytes):
+        self.slot_bytes = int(slot_bytes)
+        self.memory = mmap.mmap(-1, max(1, slots * self.slot_bytes))
+
+    def pack(self, slot, batch):
+        """Worker side: the batch with its ndarrays replaced by ('shm', dtype, shape, offset) where they fit."""
+        packed, offset = {}, 0
+        for key, value in batch.items():
+            if isinstance(value, np.ndarray) and not value.dtype.hasobject and \
+                    0 < value.nbytes <= self.slot_bytes - offset:
+                start = slot * self.slot_bytes + offset
+                np.frombuffer(self.memory, np.uint8, value.nbytes, start)[:] = \
+                    np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+                packed[key] = ('shm', value.dtype.str, value.shape, start)
+                offset += -(-value.nbytes // self.ALIGN) * self.ALIGN
+            else:
+                packed[key] = ('obj', value)
+        return packed
+
+    def unpack(self, packed):
+        """Parent side: copy the arrays out of the slot (it is reused by the next task)."""
+        batch = {}
+        for key, item in packed.items():
+            if item[0] == 'shm':
+                _, dtype, shape, start = item
+                count = int(np.prod(shape)) if shape else 1
+                batch[key] = np.frombuffer(self.memory, np.dtype(dtype), count, start).reshape(shape).copy()
+            else:
+                batch[key] = item[1]
+        return batch
+
+
+def _worker_rng(seed, epoch, worker_id):
+    """The augmentation RNG of one worker in one epoch (worker 0 also serves process_num=0)."""
+    return np.random.RandomState([seed % (1 << 32), epoch, worker_id, 1])
+
+
+def _worker_main(maker, buffer, seed, worker_id, tasks, results, parent_pid):
+    """Worker loop: a task is (run id, epoch, indices, slot) or None to stop; a new run id restarts the RNG."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)
+    run, rng = None, None
+    while True:
+        if not tasks.poll(POLL_S):
+            if os.getppid() != parent_pid:
+                return
+            continue
+        try:
+            task = tasks.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        run_id, epoch, indices, slot = task
+        if run_id != run:
+            run, rng = run_id, _worker_rng(seed, epoch, worker_id)
+        try:
+            batch, bad = maker.batch(indices, rng)
+            results.send(('ok', None if batch is None else buffer.pack(slot, batch), bad))
+        except (IOError, OSError):  # the parent is gone or closed the pipe
+            return
+        except Exception:  # in the sample code or target_fn, or an unpicklable target: the parent raises it
+            try:
+                results.send(('error', traceback.format_exc(), None))
+            except (IOError, OSError):
+                return
+
+
+class BatchLoader(object):
+    """Batches of (augmented) images, boxes and anchor targets; see the module docstring."""
+
+    def __init__(self, samples, batch_size, input_size, training, target_fn=None,
+                 process_num=0, prefetch_size=8, seed=0, pixel_mean=PIXEL_MEAN):
+        """samples: list of (image_path, boxes float32 [N,4] x1,y1,x2,y2 pixels). input_size: (h, w).
+        training: augment + shuffle + drop the last partial batch; else letterbox only, fixed order, keep all.
+        target_fn: callable(boxes float32 [N,4] in input pixels) -> dict of np.ndarray (anchor labels and
+        encoded boxes), computed in the workers; None -> no targets."""
+        if batch_size < 1 or process_num < 0 or prefetch_size < 1:
+            raise ValueError('need batch_size >= 1, process_num >= 0, prefetch_size >= 1')
+        self.samples = list(samples)
+        self.batch_size = int(batch_size)
+        self.training = bool(training)
+        self.process_num = int(process_num)
+        self.seed = int(seed)
+        self.bad = set()  # indices of unreadable images; left out of later epochs
+        input_size = tuple(int(v) for v in input_size)
+        self._maker = BatchMaker(self.samples, input_size, self.training, target_fn, tuple(pixel_mean))
+        self._quota = max(1, prefetch_size // max(1, self.process_num))
+        self._workers, self._outstanding, self._sent, self._run = [], [], [], 0
+        if self.process_num:
+            # room for the images plus targets of about twice their size (anchor labels and offsets)
+            image_bytes = self.batch_size * input_size[0] * input_size[1] * 3
+            self._buffer = SlotBuffer(self.process_num * self._quota, image_bytes * (3 if target_fn else 1))
+            self._start()
+
+    @property
+    def skipped(self):
+        """How many distinct unreadable images were skipped so far."""
+        return len(self.bad)
+
+    def _start(self):
+        """Fork the workers. OpenCV's thread pool does not survive fork (a child may deadlock on it), so it is
+        shrunk to no threads while forking and restored after."""
+        ctx = multiprocessing.get_context('fork')
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            for worker_id in range(self.process_num):
+                task_recv, task_send = ctx.Pipe(duplex=False)
+                result_recv, result_send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker_main, name='data-worker-%d' % worker_id,
+                                   args=(self._maker, self._buffer, self.seed, worker_id, task_recv, result_send,
+                                         os.getpid()))
+                proc.daemon = True
+                proc.start()
+                task_recv.close()
+                result_send.close()
+                self._workers.append((proc, task_send, result_recv))
+                self._outstanding.append(0)
+                self._sent.append(0)
+        finally:
+            cv2.setNumThreads(threads)
+
+    @property
+    def pids(self):
+        """Process ids of the live workers (empty in-process)."""
+        return [proc.pid for proc, _, _ in self._workers]
+
+    def _order(self, index):
+        good = np.array([i for i in range(len(self.samples)) if i not in self.bad], np.int64)
+        if self.training:
+            good = np.random.RandomState([self.seed % (1 << 32), index, 0]).permutation(good)
+        return good
+
+    def __len__(self):
+        n = len(self.samples) - len(self.bad)
+        return n // self.batch_size if self.training else int(math.ceil(n / float(self.batch_size)))
+
+    def _batches(self, index):
+        order = self._order(index)
+        return [order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
+                for b in range(len(order) // self.batch_size if self.training else len(self))]
+
+    def epoch(self, index):
+        """Iterator over the batches of epoch ``index``; one epoch iterator at a time (starting a new one drops
+        what is left of the previous)."""
+        batches = self._batches(index)
+        if not self.process_num:
+            rng = _worker_rng(self.seed, index, 0)
+            for indices in batches:
+                batch, bad = self._maker.batch(indices, rng)
+                self.bad.update(bad)
+                if batch is not None:
+                    yield batch
+            return
+        if not self._workers:
+            raise WorkerError('the loader is closed')
+        self._drain()
+        self._run += 1
+        n = self.process_num
+        queues = [batches[k::n] for k in range(n)]
+        done = [0] * n
+
+        def feed(k):
+            while self._outstanding[k] < self._quota and done[k] < len(queues[k]):
+                slot = k * self._quota + self._sent[k] % self._quota
+                self._send(k, (self._run, index, queues[k][done[k]], slot))
+                done[k] += 1
+                self._sent[k] += 1
+                self._outstanding[k] += 1
+
+        for k in range(n):
+            feed(k)
+        for b in range(len(batches)):
+            k = b % n
+            batch = self._receive(k)
+            feed(k)
+            if batch is not None:
+                yield batch
+
+    def _send(self, k, task):
+        try:
+            self._workers[k][1].send(task)
+        except (IOError, OSError):
+            raise self._died(k)
+
+    def _died(self, k):
+        """End all workers; the error to raise for worker k having died."""
+        proc = self._workers[k][0]
+        proc.join(0.5)
+        self.close()
+        return WorkerError('data worker %d died (exit code %s)' % (k, proc.exitcode))
+
+    def _receive(self, k):
+        """The next batch of worker k (None if it had no readable image); raises WorkerError (after ending all
+        workers) if the worker failed or died."""
+        if not self._workers:
+            raise WorkerError('the loader is closed')
+        proc, _, results = self._workers[k]
+        while not results.poll(POLL_S):
+            if not proc.is_alive():
+                raise self._died(k)
+        try:
+            status, payload, bad = results.recv()
+        except EOFError:
+            raise self._died(k)
+        self._outstanding[k] -= 1
+        if status == 'error':
+            self.close()
+            raise WorkerError('data worker %d failed:\n%s' % (k, payload))
+        self.bad.update(bad)
+        return None if payload is None else self._buffer.unpack(payload)
+
+    def _drain(self):
+        """Discard the results of an abandoned epoch so the next one starts clean."""
+        for k in range(len(self._workers)):
+            while self._outstanding[k]:
+                self._receive(k)
+
+    def close(self):
+        """End all workers (politely, then by force); safe to call twice."""
+        workers, self._workers, self._outstanding = self._workers, [], []
+        for _, tasks, _ in workers:
+            try:
+                tasks.send(None)
+            except (IOError, OSError):
+                pass
+        deadline = time.time() + 2.0
+        for proc, _, results in workers:
+            while proc.is_alive() and time.time() < deadline:
+                try:  # a worker blocked sending a result needs it read before it can see the stop
+                    if results.poll(0.05):
+                        results.recv()
+                except (EOFError, IOError, OSError):
+                    pass
+        for proc, tasks, results in workers:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join(1.0)
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join()
+            tasks.close()
+            results.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, '_workers', None):
+            try:
+                self.close()
+            except Exception:  # interpreter shutdown: daemonic workers are ended by multiprocessing anyway
+                pass

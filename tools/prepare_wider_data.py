@@ -1,0 +1,45 @@
+"""WIDER FACE annotations -> train.txt / val.txt (``path| x1,y1,x2,y2,1 ...`` one image a line)."""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lib.data.sample_list import write_sample_list  # noqa: E402
+from lib.data.wider import SPLITS, convert_split  # noqa: E402
+from lib.helper.cli import main_entry  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument('--wider_root', default='data/WIDER',
+                        help='folder holding WIDER_train/, WIDER_val/ and wider_face_split/ (default: %(default)s)')
+    parser.add_argument('--out_dir', default='data', help='where train.txt and val.txt go (default: %(default)s)')
+    parser.add_argument('--min_size', type=float, default=0,
+                        help='drop faces whose shorter side is below this many pixels (default: %(default)s)')
+    parser.add_argument('--keep_empty', action='store_true',
+                        help='keep images left without faces as pure negatives (default: skip them)')
+    parser.add_argument('--skip_invalid', dest='skip_invalid', action='store_true', default=True,
+                        help='drop faces flagged invalid (default)')
+    parser.add_argument('--no-skip_invalid', '--no_skip_invalid', dest='skip_invalid', action='store_false',
+                        help='keep faces flagged invalid')
+    parser.add_argument('--allow_missing', action='store_true',
+                        help='skip images listed in the annotations but missing on disk (default: error)')
+    return parser.parse_args(argv)
+
+
+@main_entry
+def main(argv=None):
+    args = parse_args(argv)
+    converted = [(split,) + convert_split(args.wider_root, split, args.min_size, args.skip_invalid,
+                                          args.keep_empty, args.allow_missing) for split in SPLITS]
+    for split, samples, stats in converted:  # written only once every split parsed cleanly
+        out = os.path.join(args.out_dir, '%s.txt' % split)
+        write_sample_list(out, samples)
+        dropped = ', '.join('%d %s' % (stats.dropped[r], r) for r in ('degenerate', 'invalid', 'small'))
+        print('%s: %d images, %d faces -> %s; dropped faces: %s; images skipped: %d without faces, %d missing'
+              % (split, stats.images, stats.faces, out, dropped, stats.empty_skipped, len(stats.missing)))
+
+
+if __name__ == '__main__':
+    main()
