@@ -1,7 +1,8 @@
 """FaceDetector: run a frozen ``detector.pb`` on RGB images, boxes back in each image's own pixels.
 
-Images are never stretched: each is padded (bottom and right, black) to the next multiple of 32, or, when an
-input size is requested, shrunk or enlarged with its aspect ratio kept and then padded to that size.
+Images are never stretched: each is padded (bottom and right) to the next multiple of 32, or, when an
+input size is requested, shrunk or enlarged with its aspect ratio kept and then padded to that size. The padding
+is the graph's own pixel mean (``pixel_mean:0``), as in training, so it reads as "nothing" to the network.
 """
 import cv2
 import numpy as np
@@ -45,8 +46,8 @@ def check_input_size(input_size):
     return height, width
 
 
-def letterbox(images, input_size=None):
-    """Pad (and with ``input_size`` first fit) images into one batch.
+def letterbox(images, input_size=None, pad_value=0):
+    """Pad with ``pad_value`` (and with ``input_size`` first fit) images into one batch.
 
     Returns (batch uint8/float [N, H, W, 3], scales [(scale_y, scale_x)] of each image inside the batch).
     Without ``input_size`` the batch is the largest image rounded up to multiples of 32.
@@ -65,7 +66,8 @@ def letterbox(images, input_size=None):
     if input_size is None:
         input_size = (round_up(max(im.shape[0] for im in fitted)), round_up(max(im.shape[1] for im in fitted)))
     dtype = np.result_type(*[im.dtype for im in fitted])
-    batch = np.zeros((len(fitted),) + tuple(input_size) + (3,), dtype)
+    batch = np.empty((len(fitted),) + tuple(input_size) + (3,), dtype)
+    batch[...] = np.asarray(pad_value).astype(dtype)
     for i, image in enumerate(fitted):
         batch[i, :image.shape[0], :image.shape[1]] = image
     return batch, scales
@@ -102,12 +104,20 @@ class FaceDetector(object):
         self.session = tf.Session(graph=self.graph, config=session_config)
         self.input = self.graph.get_tensor_by_name(INPUT_NAME + ':0')
         self.outputs = [self.graph.get_tensor_by_name(name + ':0') for name in OUTPUT_NAMES]
+        self.pad_value = self._pixel_mean()
+
+    def _pixel_mean(self):
+        """The RGB mean the graph subtracts (graphs frozen without it pad with 0)."""
+        try:
+            return np.round(self.session.run(self.graph.get_tensor_by_name('pixel_mean:0')))
+        except KeyError:
+            return 0
 
     def detect_batch(self, images, score_threshold=0.5, input_size=None):
         """Detections of several RGB images in one run: a list of float32 [K, 5] (x1, y1, x2, y2, score)."""
         if not len(images):
             return []
-        batch, scales = letterbox(images, input_size)
+        batch, scales = letterbox(images, input_size, self.pad_value)
         boxes, scores, counts = self.session.run(self.outputs, {self.input: batch})
         return [to_pixel_boxes(boxes[i], scores[i], int(counts[i]), batch.shape[1:3], scales[i],
                                np.shape(image)[:2], score_threshold)

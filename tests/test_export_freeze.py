@@ -68,12 +68,14 @@ def test_saved_model_serving_signature_gives_the_same_outputs(dense):
 
 
 def test_detector_on_frozen_model_matches_the_padded_graph_run(dense):
-    image = IMAGES[0, :70, :100]  # 70 x 100 -> padded to 96 x 128
-    padded = np.zeros((1, 96, 128, 3), np.uint8)
-    padded[0, :70, :100] = image
-    raw = frozen_outputs(dense[2], padded)
+    image = IMAGES[0, :70, :100]  # 70 x 100 -> padded to 96 x 128 with the graph's pixel mean, as in training
     with FaceDetector(dense[2], threads=1) as detector:
         dets = detector.detect(image, score_threshold=0.)
+        np.testing.assert_array_equal(detector.pad_value, np.round(dense[0].DATA.PIXEL_MEAN))
+    padded = np.empty((1, 96, 128, 3), np.uint8)
+    padded[...] = np.round(dense[0].DATA.PIXEL_MEAN).astype(np.uint8)
+    padded[0, :70, :100] = image
+    raw = frozen_outputs(dense[2], padded)
     count = int(raw['num_detections'][0])
     pixels = raw['boxes'][0, :count] * [96, 128, 96, 128]
     xs, ys = np.clip(pixels[:, 1::2], 0, 100), np.clip(pixels[:, 0::2], 0, 70)

@@ -23,7 +23,8 @@ shots: OrderedDict {shot: (box offsets [N, A, 4], class logits [N, A, 2])}; reco
 def preprocess(images, pixel_mean, pixel_std):
     """uint8 or float RGB [N, H, W, 3] -> (x - mean) / std, inside the graph so frozen models take raw pixels."""
     images = tf.cast(images, tf.float32)
-    return (images - np.array(pixel_mean, np.float32)) / np.array(pixel_std, np.float32)
+    mean = tf.constant(np.array(pixel_mean, np.float32), name='pixel_mean')  # read back by FaceDetector to pad
+    return (images - mean) / np.array(pixel_std, np.float32)
 
 
 def build_dsfd(images, arch, pixel_mean, pixel_std):
