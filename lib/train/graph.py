@@ -1,0 +1,76 @@
+"""The training graph: input placeholders, towers (DSFD + losses), Momentum with the LR schedule, summaries."""
+import collections
+
+import tensorflow.compat.v1 as tf
+
+from lib.model.dsfd import build_dsfd
+from lib.model.loss import detection_losses, weight_decay
+from lib.pruning.sparsity import alive_fractions, pruning_loss
+from lib.train.checkpoints import TrainState
+from lib.train.schedule import learning_rate
+from lib.train.summaries import train_summaries
+from lib.train.towers import build_towers
+
+TrainGraph = collections.namedtuple(
+    'TrainGraph', 'inputs global_step learning_rate losses val_loss alive train_op summary state model_variables')
+TrainGraph.__doc__ = """inputs: {'images', '<shot>_labels', '<shot>_boxes'} placeholders fed from loader batches;
+losses: tower-averaged {'cls_loss', 'box_loss', 'detection_loss', 'weight_decay', 'pruning_loss', 'total_loss'};
+val_loss: the detection loss of a whole fed batch (any size, even with towers);
+alive: {layer: live-channel fraction} of the first tower; model_variables: what a pretrained model restores."""
+
+
+def input_placeholders(input_size, anchors_per_shot):
+    """uint8 images [B, H, W, 3] and per shot labels int32 [B, A] and encoded boxes float32 [B, A, 4]."""
+    height, width = input_size
+    inputs = {'images': tf.placeholder(tf.uint8, [None, height, width, 3], name='images')}
+    for shot, num_anchors in anchors_per_shot.items():
+        inputs[shot + '_labels'] = tf.placeholder(tf.int32, [None, num_anchors], name=shot + '_labels')
+        inputs[shot + '_boxes'] = tf.placeholder(tf.float32, [None, num_anchors, 4], name=shot + '_boxes')
+    return inputs
+
+
+def model_detection_losses(inputs, arch, config):
+    """Build one DSFD on ``inputs``; return ({'cls_loss', 'box_loss', 'detection_loss'}, endpoints)."""
+    endpoints = build_dsfd(inputs['images'], arch, config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD)
+    losses = detection_losses(endpoints, inputs, config.ANCHOR.neg_pos_ratio)
+    losses['detection_loss'] = losses['cls_loss'] + losses['box_loss']
+    return losses, endpoints
+
+
+def tower_losses(inputs, arch, ratios, config):
+    """One tower: detection + weight decay + pruning losses ('total_loss'), and {layer: alive fraction}."""
+    train = config.TRAIN
+    losses, endpoints = model_detection_losses(inputs, arch, config)
+    losses['weight_decay'] = weight_decay(endpoints.recorder, train.weight_decay_factor)
+    losses['pruning_loss'] = pruning_loss(endpoints, ratios, train.pruned_loss, train.pruned_alpha)
+    losses['total_loss'] = losses['detection_loss'] + losses['weight_decay'] + losses['pruning_loss']
+    return losses, alive_fractions(endpoints.features)
+
+
+def clip_gradients(grads_and_vars, clip_norm):
+    """Clip by global norm (clip_norm 0 leaves them as they are)."""
+    if not clip_norm:
+        return grads_and_vars
+    grads, variables = zip(*grads_and_vars)
+    clipped, _ = tf.clip_by_global_norm(list(grads), clip_norm)
+    return list(zip(clipped, variables))
+
+
+def build_train_graph(config, arch, ratios, anchors_per_shot, devices):
+    """The whole training graph in the default graph; ``devices`` holds one entry per tower."""
+    train = config.TRAIN
+    inputs = input_placeholders((config.DATA.hin, config.DATA.win), anchors_per_shot)
+    global_step = tf.train.get_or_create_global_step()
+    lr = learning_rate(global_step, train.lr_decay_every_step, train.lr_value_every_step)
+    optimizer = tf.train.MomentumOptimizer(lr, train.momentum)
+    grads_and_vars, losses, alive = build_towers(
+        lambda tower_inputs: tower_losses(tower_inputs, arch, ratios, config), inputs, devices, optimizer)
+    model_variables = tf.trainable_variables()
+    val_loss = losses['detection_loss']
+    if len(devices) > 1:  # the towers split the batch; val batches may not divide, so one more copy takes it whole
+        with tf.device(devices[0]), tf.variable_scope(tf.get_variable_scope(), reuse=True), tf.name_scope('val'):
+            val_loss = model_detection_losses(inputs, arch, config)[0]['detection_loss']
+    train_op = optimizer.apply_gradients(clip_gradients(grads_and_vars, train.gradient_clip), global_step)
+    state = TrainState()
+    summary = train_summaries(losses, lr, alive)
+    return TrainGraph(inputs, global_step, lr, losses, val_loss, alive, train_op, summary, state, model_variables)

@@ -1,0 +1,254 @@
+"""The one trainer: standard training (pruned_alpha == 0) and pruning fine-tune (pruned_alpha > 0).
+
+train(config) builds the graph, restores (resume > pretrained model > fresh), then per epoch trains len(loader)
+steps, measures the val loss (detection loss only, no augmentation), and saves the epoch checkpoint, the
+optimized/ checkpoint on a new best, and rolling checkpoints in between. Any NaN/Inf loss stops it with a UserError.
+"""
+import contextlib
+import itertools
+import logging
+import os
+import time
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+from tqdm import tqdm
+
+from lib.anchors.generator import anchor_spec_from_config
+from lib.anchors.matcher import AnchorTargetAssigner
+from lib.data.loader import BatchLoader
+from lib.data.sample_list import read_sample_list
+from lib.helper.config_check import validate_config
+from lib.helper.errors import UserError
+from lib.model.arch import PRUNABLE_LAYERS, Architecture, load_arch
+from lib.train import checkpoints
+from lib.train.graph import build_train_graph
+from lib.train.restore import checkpoint_shapes, restore_variables
+from lib.train.schedule import learning_rate_at
+from lib.train.summaries import scalar_summary
+from lib.train.towers import default_devices
+
+log = logging.getLogger(__name__)
+
+LOGGED_LOSSES = ('total_loss', 'cls_loss', 'box_loss', 'weight_decay', 'pruning_loss')
+
+
+class Throughput(object):
+    """Seconds spent waiting for batches vs running steps, and images seen."""
+
+    def __init__(self):
+        self.data_seconds = self.compute_seconds = 0.
+        self.images = 0
+
+    def images_per_second(self):
+        total = self.data_seconds + self.compute_seconds
+        return self.images / total if total > 0 else 0.
+
+    def as_dict(self):
+        return {'images': self.images, 'data_seconds': self.data_seconds, 'compute_seconds': self.compute_seconds,
+                'images_per_second': self.images_per_second()}
+
+
+class Checkpoints(object):
+    """The three checkpoint folders of a run and the newest good checkpoint written or resumed from."""
+
+    def __init__(self, model_path, max_to_keep, arch):
+        var_list = tf.global_variables()
+        self.model_path = model_path
+        self.epochs = checkpoints.CheckpointFolder(model_path, var_list, max_to_keep, arch)
+        self.optimized = checkpoints.CheckpointFolder(
+            os.path.join(model_path, checkpoints.OPTIMIZED_DIR), var_list, max_to_keep, arch)
+        self.rolling = checkpoints.CheckpointFolder(
+            os.path.join(model_path, checkpoints.ROLLING_DIR), var_list, 1, arch)
+        self.last_good = None
+
+    def save_epoch(self, session, epoch):
+        self.last_good = self.epochs.save(session, checkpoints.epoch_checkpoint_path(self.model_path, epoch))
+        return self.last_good
+
+    def save_optimized(self, session, epoch, val_loss):
+        return self.optimized.save(session, checkpoints.optimized_checkpoint_path(self.model_path, epoch, val_loss))
+
+    def save_rolling(self, session, global_step):
+        self.last_good = self.rolling.save(session, checkpoints.rolling_checkpoint_prefix(self.model_path),
+                                           global_step=global_step)
+        return self.last_good
+
+
+def _finite_or_stop(values, step, ckpts, what):
+    bad = {name: v for name, v in values.items() if not np.isfinite(v)}
+    if bad:
+        raise UserError('%s is %s at global step %d: training stopped, nothing saved after the last good '
+                        'checkpoint %s; lower the learning rate or check the data'
+                        % (what, ', '.join('%s=%s' % kv for kv in sorted(bad.items())), step,
+                           ckpts.last_good or '(none written yet)'))
+
+
+def _feed(graph, batch):
+    return {placeholder: batch[name] for name, placeholder in graph.inputs.items()}
+
+
+def _make_loaders(config, arch, spec):
+    """Train and val BatchLoaders with anchor targets computed in the workers; also the anchors per shot."""
+    train, data = config.TRAIN, config.DATA
+    assigner = AnchorTargetAssigner((data.hin, data.win), spec, arch.shots, config.ANCHOR.positive_iou,
+                                    config.ANCHOR.encode_scale)
+
+    def loader(path, training):
+        return BatchLoader(read_sample_list(path), train.batch_size, (data.hin, data.win), training,
+                           target_fn=assigner, process_num=train.process_num, prefetch_size=train.prefetch_size,
+                           seed=data.seed, pixel_mean=data.PIXEL_MEAN)
+    anchors_per_shot = {shot: len(anchors) for shot, anchors in assigner.anchors.items()}
+    return loader(data.train_txt_path, True), loader(data.val_txt_path, False), anchors_per_shot
+
+
+def _choose_start(config, model_path):
+    """(checkpoint to resume from or None, pretrained model to restore or None)."""
+    resume, _ = checkpoints.newest_checkpoint(model_path)
+    if resume is None and config.MODEL.continue_train:
+        raise UserError('config.MODEL.continue_train is set but %s holds no checkpoint to resume from; '
+                        'unset it or point --model_path at a training folder' % model_path)
+    pretrained = None if resume else config.MODEL.pretrained_model
+    if pretrained:
+        checkpoint_shapes(pretrained)  # a missing or unreadable checkpoint fails before the graph is built
+    return resume, pretrained
+
+
+def _initialise(session, graph, ckpts, resume, pretrained, config):
+    session.run(tf.global_variables_initializer())
+    if resume:
+        ckpts.epochs.saver.restore(session, resume)
+        ckpts.last_good = resume
+        step = int(session.run(graph.global_step))
+        epoch, _, _ = graph.state.read(session)
+        log.info('resumed from %s at global step %d (%d epochs done), learning rate %g', resume, step, epoch,
+                 learning_rate_at(step, config.TRAIN.lr_decay_every_step, config.TRAIN.lr_value_every_step))
+    elif pretrained:
+        restore_variables(session, pretrained, graph.model_variables, config.MODEL.decimate_imagenet_fc)
+    else:
+        log.info('no checkpoint in %s and no pretrained model: training from scratch', ckpts.model_path)
+
+
+def _validate(session, graph, loader, step, ckpts):
+    """Mean detection loss per image over the val set."""
+    total, images = 0., 0
+    for batch in loader.epoch(0):
+        count = len(batch['images'])
+        total += session.run(graph.val_loss, _feed(graph, batch)) * count
+        images += count
+    val_loss = total / max(images, 1)
+    _finite_or_stop({'val_loss': val_loss}, step, ckpts, 'the val loss')
+    return val_loss
+
+
+class _EpochRunner(object):
+    """Runs the training steps of one epoch: feeding, logging, summaries, rolling checkpoints, NaN checks."""
+
+    def __init__(self, session, graph, writer, ckpts, config):
+        self.session, self.graph, self.writer, self.ckpts = session, graph, writer, ckpts
+        self.log_interval = config.TRAIN.log_interval
+        self.rolling_secs = config.TRAIN.rolling_checkpoint_secs
+        self.last_rolling = time.time()
+
+    def run(self, batches, steps, epoch, num_epochs, first_step):
+        throughput = Throughput()
+        fetches = {'train': self.graph.train_op, 'lr': self.graph.learning_rate,
+                   'losses': {name: self.graph.losses[name] for name in LOGGED_LOSSES}}
+        bar = tqdm(total=steps, desc='epoch %d/%d' % (epoch, num_epochs), unit='step', mininterval=1.)
+        with contextlib.closing(bar):
+            for step, batch in zip(range(first_step, first_step + steps), self._timed(batches, throughput)):
+                run = dict(fetches, summary=self.graph.summary) if (step + 1) % self.log_interval == 0 else fetches
+                start = time.time()
+                out = self.session.run(run, _feed(self.graph, batch))
+                throughput.compute_seconds += time.time() - start
+                throughput.images += len(batch['images'])
+                _finite_or_stop(out['losses'], step, self.ckpts, 'the training loss')
+                self._report(out, step, epoch, throughput, bar)
+        return throughput
+
+    @staticmethod
+    def _timed(batches, throughput):
+        """Yield the batches, adding the time spent waiting for each to throughput.data_seconds."""
+        iterator = iter(batches)
+        while True:
+            start = time.time()
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            throughput.data_seconds += time.time() - start
+            yield batch
+
+    def _report(self, out, step, epoch, throughput, bar):
+        losses = out['losses']
+        bar.set_postfix(loss='%.3f' % losses['total_loss'], lr='%g' % out['lr'],
+                        img_s='%.1f' % throughput.images_per_second(), refresh=False)
+        bar.update(1)
+        if 'summary' in out:
+            self.writer.add_summary(out['summary'], step + 1)
+            log.info('epoch %d step %d: %s, lr %g, %.1f images/s', epoch, step + 1,
+                     ', '.join('%s %.4f' % (name, losses[name]) for name in LOGGED_LOSSES), out['lr'],
+                     throughput.images_per_second())
+        if time.time() - self.last_rolling >= self.rolling_secs:
+            self.ckpts.save_rolling(self.session, step + 1)
+            self.last_rolling = time.time()
+
+
+def _finish_epoch(session, graph, ckpts, writer, epoch, val_loss, best):
+    """Store the train state, write the epoch checkpoint and, on a new best, the optimized one."""
+    step = int(session.run(graph.global_step))
+    is_best = val_loss < best
+    best = min(best, val_loss)
+    graph.state.write(session, epoch, step, best)
+    writer.add_summary(scalar_summary('loss/val_loss', val_loss), step)
+    writer.flush()
+    path = ckpts.save_epoch(session, epoch)
+    log.info('epoch %d: val loss %.3f (%.6f), saved %s', epoch, val_loss, val_loss, path)
+    if is_best:
+        log.info('new best val loss %.3f: saved %s', val_loss, ckpts.save_optimized(session, epoch, val_loss))
+    return best
+
+
+def train(config, devices=None):
+    """Run a whole training as configured; return a summary dict (best val loss, checkpoints, per-epoch stats).
+
+    ``devices`` (one per tower) defaults to /gpu:0.. for TRAIN.num_gpu > 1; tests pass ['/cpu:0', '/cpu:1'].
+    """
+    ratios = validate_config(config, PRUNABLE_LAYERS)
+    devices = devices or default_devices(config.TRAIN.num_gpu)
+    if config.TRAIN.batch_size % len(devices):
+        raise UserError('config.TRAIN.batch_size = %d: expected a multiple of the %d towers'
+                        % (config.TRAIN.batch_size, len(devices)))
+    model_path = os.path.abspath(config.MODEL.model_path)
+    resume, pretrained = _choose_start(config, model_path)
+    arch = load_arch(resume or pretrained or '', Architecture.from_model_config(config.MODEL))
+    spec = anchor_spec_from_config(config.ANCHOR)
+    train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec)
+    with tf.Graph().as_default(), train_loader, val_loader:
+        tf.set_random_seed(config.DATA.seed)  # fresh weights are reproducible too
+        graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices)
+        ckpts = Checkpoints(model_path, config.MODEL.max_to_keep, arch)
+        session_config = tf.ConfigProto(allow_soft_placement=True)
+        with tf.Session(config=session_config) as session, \
+                contextlib.closing(tf.summary.FileWriter(model_path)) as writer:
+            _initialise(session, graph, ckpts, resume, pretrained, config)
+            return _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config)
+
+
+def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config):
+    done, epoch_start_step, best = graph.state.read(session)
+    runner = _EpochRunner(session, graph, writer, ckpts, config)
+    steps_per_epoch = len(train_loader)
+    epochs = []
+    for index in range(done, config.TRAIN.epoch):
+        epoch = index + 1
+        step = int(session.run(graph.global_step))
+        steps = steps_per_epoch - min(max(step - epoch_start_step, 0), steps_per_epoch)
+        batches = itertools.islice(train_loader.epoch(index), steps)
+        throughput = runner.run(batches, steps, epoch, config.TRAIN.epoch, step)
+        val_loss = _validate(session, graph, val_loader, step + steps, ckpts)
+        best = _finish_epoch(session, graph, ckpts, writer, epoch, val_loss, best)
+        epoch_start_step = step + steps
+        epochs.append(dict(throughput.as_dict(), epoch=epoch, val_loss=float(val_loss)))
+    return {'best_val_loss': float(best), 'last_checkpoint': ckpts.last_good, 'best_checkpoint': ckpts.optimized.latest(),
+            'global_step': int(session.run(graph.global_step)), 'epochs': epochs}

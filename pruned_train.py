@@ -1,0 +1,65 @@
+"""Train DSFD: a standard model (pruned_alpha == 0) or a pruning fine-tune (pruned_alpha > 0).
+
+    python pruned_train.py [--config=pruned_train_config.py] [--model_path=DIR] [--pretrained_model=CKPT] ...
+
+Re-running on a model_path that holds checkpoints resumes where it stopped (global step, optimizer, epoch).
+"""
+import argparse
+import logging
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, ROOT)
+
+from lib.helper.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+
+# (flag, config section, type, help): flags that override a config field when given.
+OVERRIDES = [
+    ('model_path', 'MODEL', str, 'folder for checkpoints and TensorBoard logs'),
+    ('pretrained_model', 'MODEL', str, 'ImageNet vgg_16.ckpt or a DSFD checkpoint to start from'),
+    ('batch_size', 'TRAIN', int, 'images per step over all towers'),
+    ('epoch', 'TRAIN', int, 'epochs to train'),
+    ('num_gpu', 'TRAIN', int, 'towers (one per GPU)'),
+    ('process_num', 'TRAIN', int, 'data worker processes (0: load in this process)'),
+    ('pruned_alpha', 'TRAIN', float, 'weight of the pruning loss (0: standard training)'),
+    ('pruned_loss', 'TRAIN', str, "'activation' or 'group_lasso'"),
+]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--config', default=os.path.join(ROOT, 'pruned_train_config.py'),
+                        help='config module (default: pruned_train_config.py at the repo root)')
+    for flag, section, kind, text in OVERRIDES:
+        parser.add_argument('--' + flag, type=kind, default=None, help='overrides config.%s.%s: %s'
+                            % (section, flag, text))
+    parser.add_argument('--continue_train', action='store_true', help='resume; fail if model_path holds no checkpoint')
+    parser.add_argument('--debug', action='store_true', help='debug logging (lists restored / fresh variable names)')
+    return parser.parse_args(argv)
+
+
+def apply_overrides(config, args):
+    for flag, section, _, _ in OVERRIDES:
+        value = getattr(args, flag)
+        if value is not None:
+            config[section][flag] = value
+    if args.continue_train:
+        config.MODEL.continue_train = True
+    return config
+
+
+@main_entry
+def main(argv=None):
+    args = parse_args(argv)
+    setup_tensorflow()
+    setup_logging(logging.DEBUG if args.debug else logging.INFO)
+    from lib.helper.config_check import load_config
+    from lib.train.trainer import train
+    summary = train(apply_overrides(load_config(args.config), args))
+    print('best val loss %.3f; best checkpoint %s; last checkpoint %s'
+          % (summary['best_val_loss'], summary['best_checkpoint'], summary['last_checkpoint']))
+
+
+if __name__ == '__main__':
+    main()
