@@ -1,0 +1,126 @@
+"""MAC and parameter counts read off a built graph, so dense and slim models are counted by one piece of code.
+
+Every conv of the inference graph (the convs the detection outputs depend on) costs
+k_h * k_w * C_in * C_out * H_out * W_out multiply-accumulates at a fixed input size, with C_in/C_out from the
+weights and H_out/W_out from the recorded output's static shape (the FEM's dilated convs go through
+tf.nn.convolution, whose SpaceToBatch padding is not counted). Biases, ReLU, pooling, L2Norm, the FPN product,
+decoding and NMS are not counted. Parameters are conv weights + biases.
+"""
+import collections
+import math
+
+import tensorflow.compat.v1 as tf
+
+from lib.anchors.generator import anchor_spec_from_config
+from lib.model.dsfd import build_inference_graph
+from lib.pruning.registry import registry_name
+
+GROUPS = ('backbone', 'extras', 'fpn_fem', 'heads')
+NOT_COUNTED = 'not counted: biases, ReLU, pooling, L2Norm, the FPN product, box decoding and NMS'
+
+ConvCount = collections.namedtuple('ConvCount', 'name group kernel c_in c_out out_h out_w macs params input_source')
+
+
+def reachable_ops(tensors):
+    """Names of every op the given tensors depend on (walking inputs and control inputs)."""
+    seen, stack = set(), [t.op for t in tensors]
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        stack.extend(t.op for t in op.inputs)
+        stack.extend(op.control_inputs)
+    return seen
+
+
+def count_convs(recorder, outputs=None):
+    """[ConvCount] of the recorded convs (only those ``outputs`` depend on, when given), in build order."""
+    needed = reachable_ops(outputs) if outputs is not None else None
+    counts = []
+    for conv in recorder.convs:
+        if needed is not None and conv.output.op.name not in needed:
+            continue
+        k_h, k_w, c_in, c_out = conv.weights.get_shape().as_list()
+        _, out_h, out_w, _ = conv.output.get_shape().as_list()
+        if out_h is None or out_w is None:
+            raise ValueError('conv %s has no static output size; build the graph with a fixed input shape'
+                             % conv.name)
+        counts.append(ConvCount(registry_name(conv.name), conv.group, k_h, c_in, c_out, out_h, out_w,
+                                k_h * k_w * c_in * c_out * out_h * out_w, k_h * k_w * c_in * c_out + c_out,
+                                conv.input_source))
+    return counts
+
+
+def inference_graph(arch, input_size, config):
+    """Fresh graph with the inference model of ``arch`` on a static [1, H, W, 3] input: (graph, outputs, endpoints)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        _, outputs, endpoints = build_inference_graph(
+            arch, anchor_spec_from_config(config.ANCHOR), config.ANCHOR.encode_scale, config.TEST,
+            config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD, input_shape=[1, input_size[0], input_size[1], 3])
+    return graph, outputs, endpoints
+
+
+def count_arch(arch, input_size, config):
+    """[ConvCount] of the inference model of ``arch`` at ``input_size`` (H, W) under the training ``config``."""
+    _, outputs, endpoints = inference_graph(arch, input_size, config)
+    return count_convs(endpoints.recorder, list(outputs.values()))
+
+
+def planned_kept(arch, ratios):
+    """{layer: C - floor(ratio * C)}: the channel counts left when ``ratios`` ({layer: ratio}) are applied."""
+    return {name: arch.channels[name] - int(math.floor(ratio * arch.channels[name] + 1e-9))
+            for name, ratio in ratios.items()}
+
+
+def macs_saved(counts, layer, kept):
+    """MACs saved by keeping ``kept`` of ``layer``'s channels: its conv's share of outputs and each consumer's
+    share of inputs (MACs are linear in C_out and in C_in), among the convs of ``counts`` (dense, from a graph)."""
+    by_name = {count.name: count for count in counts}
+    channels = by_name[layer].c_out
+    fraction = 1. - float(kept) / channels
+    saved = by_name[layer].macs * fraction
+    for count in counts:
+        if count.input_source == layer:
+            saved += count.macs * fraction
+    return int(round(saved))
+
+
+def _totals(rows):
+    totals = collections.OrderedDict((key, sum(row[key] for row in rows))
+                                     for key in ('macs_dense', 'macs_kept', 'params_dense', 'params_kept'))
+    totals['macs_removed_pct'] = 100. * (1. - totals['macs_kept'] / float(totals['macs_dense'])) if rows else 0.
+    return totals
+
+
+def compare(dense_counts, kept_counts, input_size):
+    """The report dict (the `mac.py --json` schema): per-conv dense vs kept, per group, in total."""
+    kept_by_name = {count.name: count for count in kept_counts}
+    rows = []
+    for dense in dense_counts:
+        kept = kept_by_name[dense.name]
+        rows.append(collections.OrderedDict([
+            ('name', dense.name), ('group', dense.group), ('kernel', dense.kernel),
+            ('out_h', dense.out_h), ('out_w', dense.out_w),
+            ('c_in', dense.c_in), ('c_out', dense.c_out), ('c_in_kept', kept.c_in), ('c_out_kept', kept.c_out),
+            ('macs_dense', dense.macs), ('macs_kept', kept.macs),
+            ('params_dense', dense.params), ('params_kept', kept.params)]))
+    groups = collections.OrderedDict((group, _totals([r for r in rows if r['group'] == group])) for group in GROUPS)
+    return collections.OrderedDict([('input_size', list(input_size)), ('layers', rows), ('groups', groups),
+                                    ('total', _totals(rows)), ('not_counted', NOT_COUNTED)])
+
+
+def profiler_conv_flops(graph, op_names=None):
+    """TF's profiler FLOPs of the Conv2D ops in ``graph`` (those in ``op_names`` when given): 2 per MAC, and
+    the dilated convs' count includes the SpaceToBatch padding."""
+    options = tf.profiler.ProfileOptionBuilder.float_operation()
+    options['output'] = 'none'
+    nodes, total = [tf.profiler.profile(graph, cmd='scope', options=options)], 0
+    while nodes:
+        node = nodes.pop()
+        nodes.extend(node.children)
+        if (node.float_ops and graph.get_operation_by_name(node.name).type == 'Conv2D'
+                and (op_names is None or node.name in op_names)):
+            total += node.float_ops
+    return total

@@ -1,0 +1,72 @@
+"""Slimming: a physically smaller checkpoint holding only the kept channels, plus its architecture JSON.
+
+Every variable is sliced on its output axis (the pruned layer's weights and biases) and on its input axis
+(each consumer: next conv, FPN lateral / top-down, first-shot heads, extras) and L2Norm scales on their
+channel axis; optimizer slots follow their variable. The slim model computes what the hard-pruned dense
+model computes (pruned channels are exactly zero there, and zeros change neither convs nor L2 norms).
+"""
+import collections
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from lib.helper.errors import UserError
+from lib.model.arch import save_arch
+from lib.pruning import checkpoint_io
+from lib.pruning.masks import check_kept, kept_counts
+from lib.pruning.registry import build_model_graph, variable_slices
+
+
+def _slice(array, cuts):
+    for axis, indices in cuts:
+        array = np.take(array, indices, axis=axis)
+    return array
+
+
+def _owner(name, shapes, model_names):
+    """The model variable a checkpoint key belongs to: itself, or the variable whose slot it is (same shape)."""
+    if name in model_names:
+        return name
+    for prefix in sorted(model_names, key=len, reverse=True):
+        if name.startswith(prefix + '/') and shapes[name] == shapes[prefix]:
+            return prefix
+    return None
+
+
+def _model_variables(graph):
+    with graph.as_default():
+        return tf.global_variables()
+
+
+def slim_values(ckpt_prefix, values, kept, dense_arch):
+    """{name: array} of the slim checkpoint from the values of the dense checkpoint ``ckpt_prefix``."""
+    graph, _, _, registry = build_model_graph(dense_arch)
+    variables = _model_variables(graph)
+    shapes = checkpoint_io.shapes_of(values)
+    checkpoint_io.check_matches(ckpt_prefix, shapes, variables)
+    slices = {checkpoint_io.variable_name(v): cuts for v, cuts in variable_slices(registry, kept).items()}
+    model_names = {checkpoint_io.variable_name(v) for v in variables}
+    slim = collections.OrderedDict()
+    for name, value in values.items():
+        owner = _owner(name, shapes, model_names)
+        slim[name] = _slice(value, slices.get(owner, [])) if owner else value
+    return slim
+
+
+def slim_checkpoint(ckpt_prefix, kept, dense_arch, out_prefix):
+    """Write the slim checkpoint of ``kept`` ({layer: kept indices}) at ``out_prefix`` and its .arch.json.
+
+    ``dense_arch`` is the architecture of ``ckpt_prefix``; returns the slim Architecture.
+    """
+    check_kept(kept, dense_arch, 'mask of %s' % ckpt_prefix)
+    values = checkpoint_io.read_checkpoint(ckpt_prefix)
+    slim = slim_values(ckpt_prefix, values, kept, dense_arch)
+    slim_arch = dense_arch.with_channels(kept_counts(kept))
+    try:
+        slim_variables = _model_variables(build_model_graph(slim_arch)[0])
+        checkpoint_io.check_matches(out_prefix, checkpoint_io.shapes_of(slim), slim_variables)
+    except UserError as err:  # a slicing rule missing for some consumer: a bug, not a user mistake
+        raise AssertionError('slimming produced shapes the slim model does not have: %s' % err)
+    checkpoint_io.write_checkpoint(slim, out_prefix)
+    save_arch(out_prefix, slim_arch)
+    return slim_arch

@@ -1,0 +1,69 @@
+"""Shared helpers of the pruning tests: a small config and random checkpoints with chosen dead filters."""
+import os
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from lib.helper.config_check import load_config
+from lib.model.arch import PRUNABLE_LAYERS, Architecture
+from lib.pruning import checkpoint_io
+from lib.pruning.registry import build_model_graph, layer_scope
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_CONFIG = os.path.join(ROOT, 'pruned_train_config.py')
+
+
+def small_config(width_mult=0.25, size=128):
+    config = load_config(TRAIN_CONFIG)
+    config.MODEL.width_mult = width_mult
+    config.DATA.hin = config.DATA.win = size
+    config.TEST.max_detect = 50
+    return config
+
+
+def dense_arch(config):
+    return Architecture.from_model_config(config.MODEL)
+
+
+def random_dead(arch, fraction=0.4, seed=0):
+    """{layer: indices to kill}: a random ``fraction`` of every prunable layer's filters (never all)."""
+    rng = np.random.RandomState(seed)
+    dead = {}
+    for name in PRUNABLE_LAYERS:
+        channels = arch.channels[name]
+        count = min(channels - 1, max(1, int(fraction * channels)))
+        dead[name] = sorted(rng.choice(channels, count, replace=False).tolist())
+    return dead
+
+
+def random_values(arch, seed=0, head_gain=100.):
+    """{name: array} of a randomly initialised model, head weights scaled up so scores spread out."""
+    graph = build_model_graph(arch)[0]
+    with graph.as_default():
+        tf.set_random_seed(seed)
+        variables = tf.global_variables()
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            arrays = session.run(variables)
+    values = {checkpoint_io.variable_name(v): a for v, a in zip(variables, arrays)}
+    for name in values:
+        if name.startswith('head/') and name.endswith('/weights'):
+            values[name] = values[name] * head_gain
+    return values
+
+
+def write_random_checkpoint(arch, prefix, dead=None, seed=0, extra=True):
+    """A random checkpoint at ``prefix`` whose ``dead`` filters ({layer: indices}) have zero weights and bias.
+
+    ``extra`` adds what training checkpoints carry beyond the model: global_step and a Momentum slot per variable.
+    """
+    values = random_values(arch, seed)
+    for name, indices in (dead or {}).items():
+        for suffix in ('weights', 'biases'):
+            key = '%s/%s' % (layer_scope(name), suffix)
+            values[key][..., indices] = 0
+    if extra:
+        values.update({name + '/Momentum': np.full_like(value, 0.5) for name, value in values.items()})
+        values['global_step'] = np.array(123, np.int64)
+    checkpoint_io.write_checkpoint(values, prefix)
+    return values

@@ -1,0 +1,166 @@
+"""`python mac.py` end to end on a tiny model: plan, dense checkpoint (selection), mask, slim, errors, sensitivity."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from lib.data.sample_list import write_sample_list
+from lib.helper.errors import UserError
+from lib.model.arch import PRUNABLE_LAYERS
+from lib.pruning import mac_tool
+from lib.pruning.masks import mask_path, write_mask
+from lib.pruning.slimming import slim_checkpoint
+from pruning_helpers import ROOT, dense_arch, random_dead, small_config, write_random_checkpoint
+
+WIDTH = 0.125
+
+
+def run_script(setup, *flags):
+    """mac.py in a subprocess (what users run)."""
+    command = [sys.executable, os.path.join(ROOT, 'mac.py'), '--config=' + setup['mac_config']] + list(flags)
+    return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          cwd=setup['folder'])
+
+
+def run_mac(setup, capsys, *flags):
+    """mac.py's logic in this process (fast); returns what it printed. UserErrors propagate."""
+    capsys.readouterr()
+    mac_tool.main(['--config=' + setup['mac_config']] + list(flags), setup['mac_config'])
+    return capsys.readouterr().out
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('mac')
+    train_config = folder / 'train_config.py'
+    train_config.write_text(open(os.path.join(ROOT, 'pruned_train_config.py')).read() +
+                            '\nconfig.MODEL.width_mult = %r\nconfig.DATA.val_txt_path = %r\n'
+                            % (WIDTH, str(folder / 'val.txt')))
+    config = small_config(width_mult=WIDTH)
+    arch = dense_arch(config)
+    dead = random_dead(arch, fraction=0.5)
+    write_random_checkpoint(arch, str(folder / 'model.ckpt'), dead)
+    rng = np.random.RandomState(0)
+    samples = []
+    for i in range(3):
+        path = str(folder / ('img%d.jpg' % i))
+        cv2.imwrite(path, rng.randint(0, 255, (96, 128, 3)).astype(np.uint8))
+        samples.append((path, np.array([[20, 20, 60, 70]], np.float32)))
+    write_sample_list(str(folder / 'val.txt'), samples)
+    mac_config = folder / 'mac_config.py'
+    mac_config.write_text(open(os.path.join(ROOT, 'mac_config.py')).read() + '\n'.join([
+        '', 'config.MODEL.trained_model = %r' % str(folder / 'model.ckpt'),
+        'config.MODEL.train_config = %r' % str(train_config),
+        'config.INPUT.hin = config.INPUT.win = 64', 'config.PRUNE.criterion = "weight"',
+        'config.SENSITIVITY.ratios = [0.5, 0.75]', 'config.SENSITIVITY.num_images = 2',
+        'config.SENSITIVITY.plot_path = %r' % str(folder / 'sens.png'), '']))
+    return dict(folder=str(folder), mac_config=str(mac_config), arch=arch, dead=dead, config=config)
+
+
+def test_plan_width_one_oracle(setup, tmp_path):
+    out = str(tmp_path / 'plan.json')
+    result = run_script(setup, '--plan', '--input_size=640,640', '--json=' + out,
+                     '--train_config=' + os.path.join(ROOT, 'pruned_train_config.py'),
+                     '--pruned_ratio=' + repr([0.5] * 15))
+    assert result.returncode == 0, result.stderr
+    report = json.load(open(out))
+    assert report['input_size'] == [640, 640]
+    assert report['groups']['backbone']['macs_dense'] == 127585484800
+    assert report['groups']['backbone']['macs_kept'] == 32073318400
+    fc6 = next(layer for layer in report['layers'] if layer['name'] == 'fc6')
+    assert (fc6['c_in'], fc6['c_out'], fc6['c_in_kept'], fc6['c_out_kept']) == (512, 1024, 256, 512)
+    assert 'not counted: biases, ReLU, pooling' in result.stdout
+    assert 'MACs removed' in result.stdout and '[FPN + FEM]' in result.stdout
+
+
+def test_dense_checkpoint_selects_writes_mask_and_matches_slim(setup, tmp_path, capsys):
+    out = str(tmp_path / 'dense.json')
+    stdout = run_mac(setup, capsys, '--json=' + out, '--eps=1e-6', '--profile')
+    assert "selected by the 'weight' criterion" in stdout
+    assert 'profiler dense' in stdout
+    dense_report = json.load(open(out))
+    ckpt = os.path.join(setup['folder'], 'model.ckpt')
+    mask = json.load(open(mask_path(ckpt)))['kept']
+    arch = setup['arch']
+    for name in PRUNABLE_LAYERS:
+        assert len(mask[name]) == arch.channels[name] - len(setup['dead'][name])
+    slim_arch = slim_checkpoint(ckpt, {k: v for k, v in mask.items()}, arch, str(tmp_path / 'slim.ckpt'))
+    out_slim = str(tmp_path / 'slim.json')
+    assert 'slim checkpoint' in run_mac(setup, capsys, '--ckpt_path=' + str(tmp_path / 'slim.ckpt'),
+                                        '--json=' + out_slim)
+    slim_report = json.load(open(out_slim))
+    assert slim_report['total'] == dense_report['total']
+    backbone = dense_report['groups']['backbone']
+    assert 0.2 < backbone['macs_kept'] / float(backbone['macs_dense']) < 0.3
+    conv = next(layer for layer in slim_report['layers'] if layer['name'] == 'vgg_16/conv2/conv2_1')
+    assert conv['c_out_kept'] == slim_arch.channels['vgg_16/conv2/conv2_1']
+    assert conv['macs_kept'] == 9 * conv['c_in_kept'] * conv['c_out_kept'] * 32 * 32
+
+
+def test_existing_mask_is_used(setup, tmp_path, capsys):
+    ckpt = os.path.join(setup['folder'], 'model.ckpt')
+    write_mask(mask_path(ckpt), {'fc7': [0]}, 'weight', 0.1, ckpt)
+    out = str(tmp_path / 'mask.json')
+    assert 'with mask' in run_mac(setup, capsys, '--json=' + out)
+    fc7 = next(layer for layer in json.load(open(out))['layers'] if layer['name'] == 'fc7')
+    assert fc7['c_out_kept'] == 1 and fc7['c_in_kept'] == fc7['c_in']
+
+
+def test_activation_criterion_reads_val_list(setup, capsys):
+    stdout = run_mac(setup, capsys, '--criterion=activation', '--eps=0', '--calib_images=2')
+    assert "'activation' criterion" in stdout and 'val.txt' in stdout
+
+
+def test_missing_checkpoint_is_one_line_from_the_script(setup):
+    result = run_script(setup, '--ckpt_path=nowhere.ckpt')
+    assert result.returncode == 2 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith('error: checkpoint not found: nowhere.ckpt')
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--input_size=65,64'], 'INPUT.hin = 65: expected a positive multiple of 32'),
+    (['--input_size=640'], 'expected H,W'),
+    (['--plan', '--pruned_ratio=[0.5, 2]'], '--pruned_ratio'),
+    (['--pruned_ratio=[0.5]'], 'used by --plan only'),
+])
+def test_user_errors(setup, capsys, flags, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        run_mac(setup, capsys, *flags)
+
+
+def test_checkpoint_of_another_architecture(setup, tmp_path, capsys):
+    other = dense_arch(small_config(width_mult=0.25))
+    write_random_checkpoint(other, str(tmp_path / 'wide.ckpt'), extra=False)
+    with pytest.raises(UserError, match='does not fit the architecture'):
+        run_mac(setup, capsys, '--ckpt_path=' + str(tmp_path / 'wide.ckpt'))
+
+
+def test_mask_with_unknown_layer(setup, tmp_path, capsys):
+    write_random_checkpoint(setup['arch'], str(tmp_path / 'm.ckpt'), extra=False)
+    with open(mask_path(str(tmp_path / 'm.ckpt')), 'w') as f:
+        json.dump({'kept': {'vgg_16/conv9/conv9_9': [0]}}, f)
+    with pytest.raises(UserError, match='unknown layers vgg_16/conv9/conv9_9'):
+        run_mac(setup, capsys, '--ckpt_path=' + str(tmp_path / 'm.ckpt'))
+
+
+def test_sensitivity_table_and_plot(setup, tmp_path, capsys):
+    out = str(tmp_path / 'sens.json')
+    assert 'baseline val loss' in run_mac(setup, capsys, '--sensitivity', '--json=' + out)
+    data = json.load(open(out))
+    assert len(data['rows']) == 2 * len(PRUNABLE_LAYERS)
+    assert os.path.getsize(os.path.join(setup['folder'], 'sens.png')) > 1000
+    rows = {(row['layer'], row['ratio']): row for row in data['rows']}
+    conv1 = rows['vgg_16/conv1/conv1_1', 0.5]
+    assert conv1['kept'] == 4 and conv1['pruned'] == 4
+    assert conv1['macs_saved'] == 9 * 3 * 4 * 64 * 64 + 9 * 4 * 8 * 64 * 64  # its own output + conv1_2's input
+    # half the filters of every layer are already zero, so pruning the lowest-norm half changes nothing;
+    # pruning 3/4 removes live filters
+    for (layer, ratio), row in rows.items():
+        if ratio == 0.5:
+            assert row['val_loss'] == pytest.approx(data['baseline_val_loss'], rel=1e-5), layer
+    assert any(abs(row['val_loss'] - data['baseline_val_loss']) > 1e-3 for row in data['rows'])

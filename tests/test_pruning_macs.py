@@ -1,0 +1,85 @@
+"""MAC counting from the built graph: the oracle numbers at width 1, 640x640, and slim graphs counted the same way."""
+import pytest
+
+from lib.model.arch import BACKBONE_LAYERS, Architecture
+from lib.pruning import macs
+from pruning_helpers import small_config
+
+SIZE = (640, 640)
+# (kernel, output side at 640x640) of the 15 backbone layers, in order.
+BACKBONE_SHAPES = [(3, 640)] * 2 + [(3, 320)] * 2 + [(3, 160)] * 3 + [(3, 80)] * 3 + [(3, 40)] * 3 + [(3, 20), (1, 20)]
+
+
+def backbone_macs(channels):
+    """k*k*n_in*n_out*H*W summed over the 15 backbone layers for {layer: channels}."""
+    total, c_in = 0, 3
+    for (kernel, side), name in zip(BACKBONE_SHAPES, BACKBONE_LAYERS):
+        total += kernel * kernel * c_in * channels[name] * side * side
+        c_in = channels[name]
+    return total
+
+
+@pytest.fixture(scope='module')
+def full():
+    config = small_config(width_mult=1.)
+    arch = Architecture.from_model_config(config.MODEL)
+    return config, arch, macs.count_arch(arch, SIZE, config)
+
+
+def test_backbone_oracle(full):
+    _, _, counts = full
+    backbone = [c for c in counts if c.group == 'backbone']
+    assert [c.name for c in backbone] == list(BACKBONE_LAYERS)
+    assert sum(c.macs for c in backbone) == 127585484800
+    assert sum(c.macs for c in backbone if c.name.startswith('vgg_16/')) == 125278617600
+    assert sum(c.params for c in backbone) == 20483904
+
+
+def test_inference_graph_counts_second_shot_heads_only(full):
+    _, _, counts = full
+    heads = [c.name for c in counts if c.group == 'heads']
+    assert len(heads) == 12 and all(name.startswith('head/second/') for name in heads)
+    assert {c.group for c in counts} == set(macs.GROUPS)
+
+
+def test_half_channels_removes_the_exact_macs(full):
+    config, arch, dense = full
+    kept_channels = macs.planned_kept(arch, {name: 0.5 for name in BACKBONE_LAYERS})
+    assert kept_channels['vgg_16/conv1/conv1_1'] == 32 and kept_channels['fc7'] == 512
+    report = macs.compare(dense, macs.count_arch(arch.with_channels(kept_channels), SIZE, config), SIZE)
+    backbone = report['groups']['backbone']
+    assert backbone['macs_dense'] == 127585484800
+    assert backbone['macs_kept'] == backbone_macs(kept_channels)
+    # a quarter of every layer, but half of conv1_1 (its 3 input channels stay): 127585484800 / 4 + 707788800 / 4
+    assert backbone['macs_kept'] == 32073318400
+    conv4_1 = next(r for r in report['layers'] if r['name'] == 'vgg_16/conv4/conv4_1')
+    assert (conv4_1['c_in'], conv4_1['c_out'], conv4_1['c_in_kept'], conv4_1['c_out_kept']) == (256, 512, 128, 256)
+    assert conv4_1['macs_kept'] == 9 * 128 * 256 * 80 * 80
+    fpn_lateral = next(r for r in report['layers'] if r['name'] == 'fpn/lateral_3')  # reads fc7
+    assert fpn_lateral['macs_kept'] * 2 == fpn_lateral['macs_dense']
+    assert report['total']['macs_dense'] == sum(r['macs_dense'] for r in report['layers'])
+
+
+def test_planned_kept_uses_floor():
+    arch = Architecture.from_model_config(small_config(width_mult=0.25).MODEL)  # conv1_1: 16 channels
+    kept = macs.planned_kept(arch, {'vgg_16/conv1/conv1_1': 0.3, 'fc6': 0.29, 'fc7': 0.})
+    assert kept == {'vgg_16/conv1/conv1_1': 12, 'fc6': 256 - 74, 'fc7': 256}
+
+
+def test_profiler_reports_twice_the_macs_without_dilated_convs():
+    config = small_config(width_mult=0.125)
+    config.MODEL.fpn = False
+    arch = Architecture.from_model_config(config.MODEL)
+    graph, outputs, endpoints = macs.inference_graph(arch, (128, 128), config)
+    counted = sum(c.macs for c in macs.count_convs(endpoints.recorder))
+    assert macs.profiler_conv_flops(graph) == 2 * counted
+
+
+def test_macs_saved_equals_counting_the_slim_graph():
+    config = small_config(width_mult=0.125)
+    arch = Architecture.from_model_config(config.MODEL)
+    dense = macs.count_arch(arch, (64, 96), config)
+    total = sum(c.macs for c in dense)
+    for layer, kept in (('vgg_16/conv3/conv3_3', 5), ('fc7', 1), ('extra/extra_conv2', 60)):
+        slim = macs.count_arch(arch.with_channels({layer: kept}), (64, 96), config)
+        assert macs.macs_saved(dense, layer, kept) == total - sum(c.macs for c in slim)
