@@ -20,6 +20,7 @@ config.TRAIN.rolling_checkpoint_secs = 300  # a rolling checkpoint this often, s
 # Piecewise-constant learning rate: steps [0, 1000) use 0.001, [1000, 10000) 0.005, [10000, ...) 0.0005.
 config.TRAIN.lr_value_every_step = [0.001, 0.005, 0.0005]
 config.TRAIN.lr_decay_every_step = [1000, 10000]
+config.TRAIN.optimizer = 'momentum'     # 'momentum' (the reference recipe) or 'adam' (small models from scratch)
 config.TRAIN.momentum = 0.9
 config.TRAIN.weight_decay_factor = 5.e-4  # L2 on conv weights (biases excluded)
 config.TRAIN.gradient_clip = 5.          # clip the global gradient norm (0 = off)

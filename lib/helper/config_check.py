@@ -93,6 +93,8 @@ def validate_config(config, layer_names):
         _fail('TRAIN.batch_size', train.batch_size, 'a multiple of TRAIN.num_gpu (%d)' % train.num_gpu)
     if not isinstance(train.pruned_alpha, numbers.Real) or train.pruned_alpha < 0:
         _fail('TRAIN.pruned_alpha', train.pruned_alpha, 'a number >= 0')
+    if train.optimizer not in ('momentum', 'adam'):
+        _fail('TRAIN.optimizer', train.optimizer, "'momentum' or 'adam'")
     if train.pruned_loss not in ('activation', 'group_lasso'):
         _fail('TRAIN.pruned_loss', train.pruned_loss, "'activation' or 'group_lasso'")
     check_input_size(data.hin, data.win)

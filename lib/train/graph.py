@@ -1,4 +1,4 @@
-"""The training graph: input placeholders, towers (DSFD + losses), Momentum with the LR schedule, summaries."""
+"""The training graph: input placeholders, towers (DSFD + losses), the optimizer with the LR schedule, summaries."""
 import collections
 
 import tensorflow.compat.v1 as tf
@@ -56,13 +56,20 @@ def clip_gradients(grads_and_vars, clip_norm):
     return list(zip(clipped, variables))
 
 
+def make_optimizer(train, lr):
+    """Momentum (the reference recipe) or Adam (converges faster when small models train from scratch)."""
+    if train.optimizer == 'adam':
+        return tf.train.AdamOptimizer(lr)
+    return tf.train.MomentumOptimizer(lr, train.momentum)
+
+
 def build_train_graph(config, arch, ratios, anchors_per_shot, devices):
     """The whole training graph in the default graph; ``devices`` holds one entry per tower."""
     train = config.TRAIN
     inputs = input_placeholders((config.DATA.hin, config.DATA.win), anchors_per_shot)
     global_step = tf.train.get_or_create_global_step()
     lr = learning_rate(global_step, train.lr_decay_every_step, train.lr_value_every_step)
-    optimizer = tf.train.MomentumOptimizer(lr, train.momentum)
+    optimizer = make_optimizer(train, lr)
     grads_and_vars, losses, alive = build_towers(
         lambda tower_inputs: tower_losses(tower_inputs, arch, ratios, config), inputs, devices, optimizer)
     model_variables = tf.trainable_variables()
