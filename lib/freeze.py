@@ -155,9 +155,11 @@ def freeze_checkpoint(ckpt_prefix, config, output_path, arch=None, saved_model_d
 
 
 def slim_checkpoint_for(ckpt_prefix, config, out_dir, mask_file=None):
-    """The slim checkpoint to freeze for ``--slim``: ``ckpt_prefix`` itself when it is already slim (it has
-    ``.arch.json``), else one sliced from it by its mask file into ``out_dir`` (returns its prefix)."""
-    if os.path.isfile(arch_path(ckpt_prefix)):
+    """The slim checkpoint to freeze for ``--slim``: ``ckpt_prefix`` itself when it is already slim (its
+    ``.arch.json`` has fewer channels than the config's model), else one sliced from it by its mask file into
+    ``out_dir`` (returns its prefix)."""
+    dense = Architecture.from_model_config(config.MODEL)
+    if mask_file is None and checkpoint_arch(ckpt_prefix, config).is_slimmer_than(dense):
         return ckpt_prefix
     from lib.pruning.masks import mask_path, read_mask
     from lib.pruning.slimming import slim_checkpoint
@@ -167,5 +169,5 @@ def slim_checkpoint_for(ckpt_prefix, config, out_dir, mask_file=None):
                         'by channel selection (pass it with --mask)'
                         % (mask_file, os.path.basename(arch_path(ckpt_prefix))))
     out_prefix = os.path.join(out_dir, os.path.basename(ckpt_prefix))
-    slim_checkpoint(ckpt_prefix, read_mask(mask_file), Architecture.from_model_config(config.MODEL), out_prefix)
+    slim_checkpoint(ckpt_prefix, read_mask(mask_file), dense, out_prefix)
     return out_prefix

@@ -28,3 +28,18 @@ def graph():
     """A fresh default graph for one test."""
     with tf.Graph().as_default() as g:
         yield g
+
+
+MEASUREMENTS = []
+
+
+def report_measurement(text):
+    """Record a measured value (e.g. an AP) to print after the run, so regressions are visible in CI logs."""
+    MEASUREMENTS.append(text)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if MEASUREMENTS:
+        terminalreporter.section('measured values (TF %s)' % tf.__version__)
+        for line in MEASUREMENTS:
+            terminalreporter.write_line(line)

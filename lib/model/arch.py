@@ -73,6 +73,14 @@ class Architecture(object):
         fields['channels'] = channels
         return Architecture(**fields)
 
+    def is_slimmer_than(self, other):
+        """True when some prunable layer has fewer channels than in ``other`` (a slimmed model of it).
+
+        Training writes the architecture beside every checkpoint, so a present ``.arch.json`` alone does not
+        make a checkpoint slim; its channel counts do.
+        """
+        return any(self.channels[name] < other.channels[name] for name in PRUNABLE_LAYERS)
+
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 

@@ -79,8 +79,8 @@ def checkpoint_kept_arch(args, config, train_config, dense, input_size):
     """(kept Architecture, one line saying where the channel counts came from) of the checkpoint."""
     ckpt = args.ckpt_path or config.MODEL.trained_model
     checkpoint_io.require_checkpoint(ckpt)
-    if os.path.isfile(arch_path(ckpt)):
-        slim = load_arch(ckpt, None)
+    slim = load_arch(ckpt, dense)
+    if slim.is_slimmer_than(dense) or _structure(slim) != _structure(dense):
         checkpoint_io.check_fits_arch(ckpt, slim)
         wider = [n for n in PRUNABLE_LAYERS if slim.channels[n] > dense.channels[n]]
         if wider or _structure(slim) != _structure(dense):

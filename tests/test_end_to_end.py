@@ -1,0 +1,108 @@
+"""The whole pipeline on a small synthetic set (demo.py with a test config): it learns, pruning pays, slim == hard-pruned."""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, report_measurement
+from lib.helper.config_check import load_config
+from lib.helper.io import read_json
+
+E2E_CONFIG = '''import sys
+sys.path.insert(0, {root!r})
+from demo_config import config
+config.DATA.root_path = {data!r}
+config.DATA.train_txt_path = {data!r} + '/train.txt'
+config.DATA.val_txt_path = {data!r} + '/val.txt'
+config.DATA.hin = config.DATA.win = 192
+config.TRAIN.optimizer = 'adam'
+config.TRAIN.lr_value_every_step = [0.001, 0.0003]
+config.TRAIN.lr_decay_every_step = [150]
+config.TRAIN.pruned_loss = 'activation'
+config.TRAIN.pruned_alpha = 1.
+'''
+
+
+@pytest.fixture(scope='module')
+def pipeline(tmp_path_factory):
+    """Run demo.py end to end once: (summary.json, config path, output folder)."""
+    folder = tmp_path_factory.mktemp('e2e')
+    config_path = str(folder / 'e2e_config.py')
+    with open(config_path, 'w') as f:
+        f.write(E2E_CONFIG.format(root=ROOT, data=str(folder / 'data')))
+    out = str(folder / 'run')
+    command = [sys.executable, 'demo.py', '--config', config_path, '--out', out, '--train_images', '300',
+               '--val_images', '60', '--standard_epochs', '5', '--prune_epochs', '3', '--seed', '1']
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log = result.stdout.decode('utf-8', 'replace')
+    assert result.returncode == 0, log[-6000:]
+    return read_json(os.path.join(out, 'summary.json')), config_path, out
+
+
+def test_standard_model_learns(pipeline):
+    ap = pipeline[0]['standard']['ap']
+    report_measurement('end to end, standard model: easy %.4f, medium %.4f, hard %.4f AP' % (
+        ap['easy'], ap['medium'], ap['hard']))
+    assert ap['easy'] >= 0.6, 'easy AP %.4f' % ap['easy']
+
+
+def test_pruning_pays(pipeline):
+    standard, pruned = pipeline[0]['standard'], pipeline[0]['pruned']
+    removed = 1. - float(pruned['backbone_macs']) / standard['backbone_macs']
+    report_measurement('end to end, pruned model: easy %.4f AP, %.1f%% of backbone MACs removed, %.1f vs %.1f ms' % (
+        pruned['ap']['easy'], 100 * removed, pruned['latency_ms'], standard['latency_ms']))
+    assert removed >= 0.4, '%.1f%% of the backbone MACs removed' % (100 * removed)
+    assert pruned['ap']['easy'] >= standard['ap']['easy'] - 0.05
+    assert pruned['params'] < standard['params'] and pruned['pb_bytes'] < standard['pb_bytes']
+
+
+def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
+    from lib.detector import FaceDetector
+    from lib.freeze import freeze_checkpoint
+    from lib.pruning.masks import mask_path, read_mask
+    from lib.pruning.selection import hard_prune_checkpoint
+    from lib.wider_inference import list_images, read_rgb
+    summary, config_path, _ = pipeline
+    config = load_config(config_path)
+    pruned_ckpt = summary['pruned']['checkpoint']
+    hard = str(tmp_path / 'hard' / 'model.ckpt')
+    hard_prune_checkpoint(pruned_ckpt, read_mask(mask_path(pruned_ckpt)), hard)
+    hard_pb = str(tmp_path / 'hard.pb')
+    freeze_checkpoint(hard, config, hard_pb)
+    images = [read_rgb(item.path) for item in list_images(os.path.join(config.DATA.root_path, 'WIDER_val'))[:8]]
+    size = (config.DATA.hin, config.DATA.win)
+    with FaceDetector(summary['pruned']['pb']) as slim, FaceDetector(hard_pb) as dense:
+        slim_dets = slim.detect_batch(images, score_threshold=0.3, input_size=size)
+        dense_dets = dense.detect_batch(images, score_threshold=0.3, input_size=size)
+    assert sum(len(d) for d in dense_dets) > 0
+    for got, expected in zip(slim_dets, dense_dets):
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def readme_commands():
+    """Every `python <script>` the README shows, plus the make targets of its quick start."""
+    with open(os.path.join(ROOT, 'README.md')) as f:
+        text = f.read()
+    scripts = sorted(set(re.findall(r'^\s*python ((?:tools/|bench/)?[\w/]+\.py)', text, re.M)))
+    targets = sorted(set(re.findall(r'^make (\w+)', text, re.M)))
+    return scripts, targets
+
+
+def test_readme_commands_exist_and_answer_help():
+    scripts, targets = readme_commands()
+    assert {'pruned_train.py', 'mac.py', 'tools/auto_freeze.py', 'tools/wider.py',
+            'tools/ap_eval/evaluation.py', 'tools/prepare_wider_data.py'} <= set(scripts)
+    for script in scripts:
+        result = subprocess.run([sys.executable, script, '--help'], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        output = result.stdout.decode('utf-8', 'replace')
+        assert result.returncode == 0 and 'usage:' in output, '%s --help:\n%s' % (script, output[-2000:])
+    with open(os.path.join(ROOT, 'Makefile')) as f:
+        makefile = f.read()
+    assert set(targets) == {'demo', 'test'}
+    for target in targets:
+        assert re.search(r'^%s:' % target, makefile, re.M), 'make %s is not a Makefile target' % target
