@@ -25,12 +25,14 @@ config.TRAIN.epoch = 8
 config.TRAIN.process_num = 2
 config.TRAIN.log_interval = 20
 config.TRAIN.weight_decay_factor = 1.e-4
-config.TRAIN.lr_value_every_step = [0.001, 0.01, 0.001]   # short warm-up, then decay for the last epochs
-config.TRAIN.lr_decay_every_step = [100, 600]
+config.TRAIN.optimizer = 'adam'                   # from scratch, a small model learns faster with Adam
+config.TRAIN.lr_value_every_step = [0.001, 0.0003]
+config.TRAIN.lr_decay_every_step = [450]          # the last epochs at the lower rate
 
-# The pruning fine-tune (stage 3 of the demo): the standard model's channels, with these targets.
-config.TRAIN.pruned_alpha = 0.1
-config.TRAIN.pruned_loss = 'group_lasso'
+# The pruning fine-tune (stage 3 of the demo): start from the standard model, kill half the channels of every
+# backbone layer with the original activation loss. The schedule restarts, so it runs at 0.001.
+config.TRAIN.pruned_alpha = 1.
+config.TRAIN.pruned_loss = 'activation'
 config.TRAIN.pruned_ratio = [0.5] * 15
 
 config.TEST.score_thres = 0.05

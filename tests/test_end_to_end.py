@@ -18,11 +18,7 @@ config.DATA.root_path = {data!r}
 config.DATA.train_txt_path = {data!r} + '/train.txt'
 config.DATA.val_txt_path = {data!r} + '/val.txt'
 config.DATA.hin = config.DATA.win = 192
-config.TRAIN.optimizer = 'adam'
-config.TRAIN.lr_value_every_step = [0.001, 0.0003]
 config.TRAIN.lr_decay_every_step = [150]
-config.TRAIN.pruned_loss = 'activation'
-config.TRAIN.pruned_alpha = 1.
 '''
 
 
