@@ -28,8 +28,12 @@ config.CALIB = edict()
 config.CALIB.source = None               # val.txt-format list or a folder of images; None: DATA.val_txt_path
 config.CALIB.num_images = 100            # calibration images (--calib_images)
 
-# `python mac.py --sensitivity`: prune each layer alone and measure the val loss.
+# `python mac.py --sensitivity`: prune each layer alone and measure the val loss (and AP).
 config.SENSITIVITY = edict()
 config.SENSITIVITY.ratios = [0.25, 0.5, 0.75]
 config.SENSITIVITY.num_images = 16       # val images (from CALIB.source) the loss is averaged over
 config.SENSITIVITY.plot_path = 'sensitivity.png'
+config.SENSITIVITY.wider_val = None      # a WIDER root (WIDER_val/images/, eval_tools/ground_truth/*.mat), e.g.
+                                         # './data/WIDER': also easy/medium/hard AP (--sensitivity_wider)
+config.SENSITIVITY.ap_images = 50        # AP on the first N val images only (each variant runs them all),
+                                         # at the training config's DATA.hin x DATA.win

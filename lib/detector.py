@@ -89,6 +89,27 @@ def to_pixel_boxes(boxes, scores, count, batch_shape, scale, image_shape, score_
     return detections[np.argsort(-detections[:, 4], kind='stable')]
 
 
+def graph_pad_value(session):
+    """The RGB mean the session's graph subtracts, rounded (graphs built without ``pixel_mean`` pad with 0)."""
+    try:
+        return np.round(session.run(session.graph.get_tensor_by_name('pixel_mean:0')))
+    except KeyError:
+        return 0
+
+
+def run_detection(session, input_tensor, outputs, images, score_threshold=0.5, input_size=None, pad_value=0):
+    """Letterbox RGB ``images`` into one batch, run ``outputs`` (boxes, scores, num_detections) of a DSFD
+    inference graph and map back: a list of float32 [K, 5] (x1, y1, x2, y2, score) in each image's pixels.
+    Shared by FaceDetector (frozen graph) and callers holding a live graph with variables."""
+    if not len(images):
+        return []
+    batch, scales = letterbox(images, input_size, pad_value)
+    boxes, scores, counts = session.run(outputs, {input_tensor: batch})
+    return [to_pixel_boxes(boxes[i], scores[i], int(counts[i]), batch.shape[1:3], scales[i],
+                           np.shape(image)[:2], score_threshold)
+            for i, image in enumerate(images)]
+
+
 class FaceDetector(object):
     """A frozen DSFD graph in its own session. ``threads`` bounds TF's intra/inter-op threads (None: TF's choice)."""
 
@@ -104,24 +125,12 @@ class FaceDetector(object):
         self.session = tf.Session(graph=self.graph, config=session_config)
         self.input = self.graph.get_tensor_by_name(INPUT_NAME + ':0')
         self.outputs = [self.graph.get_tensor_by_name(name + ':0') for name in OUTPUT_NAMES]
-        self.pad_value = self._pixel_mean()
-
-    def _pixel_mean(self):
-        """The RGB mean the graph subtracts (graphs frozen without it pad with 0)."""
-        try:
-            return np.round(self.session.run(self.graph.get_tensor_by_name('pixel_mean:0')))
-        except KeyError:
-            return 0
+        self.pad_value = graph_pad_value(self.session)
 
     def detect_batch(self, images, score_threshold=0.5, input_size=None):
         """Detections of several RGB images in one run: a list of float32 [K, 5] (x1, y1, x2, y2, score)."""
-        if not len(images):
-            return []
-        batch, scales = letterbox(images, input_size, self.pad_value)
-        boxes, scores, counts = self.session.run(self.outputs, {self.input: batch})
-        return [to_pixel_boxes(boxes[i], scores[i], int(counts[i]), batch.shape[1:3], scales[i],
-                               np.shape(image)[:2], score_threshold)
-                for i, image in enumerate(images)]
+        return run_detection(self.session, self.input, self.outputs, images, score_threshold, input_size,
+                             self.pad_value)
 
     def detect(self, image_rgb, score_threshold=0.5, input_size=None):
         """float32 [K, 5] (x1, y1, x2, y2, score) in ``image_rgb``'s pixels, sorted by score (best first)."""

@@ -1,4 +1,5 @@
-"""`python mac.py` end to end on a tiny model: plan, dense checkpoint (selection), mask, slim, errors, sensitivity."""
+"""`python mac.py` end to end on a tiny model: plan, dense checkpoint (selection), mask, slim, errors, sensitivity
+(val loss, and AP on a tiny synthetic WIDER set)."""
 import json
 import os
 import re
@@ -10,14 +11,23 @@ import numpy as np
 import pytest
 
 from lib.data.sample_list import write_sample_list
+from lib.data.synthetic import make_synthetic_wider
+from lib.data.wider_mat import write_ground_truth
+from lib.detector import FaceDetector
+from lib.freeze import freeze_checkpoint
+from lib.helper.config_check import load_config
 from lib.helper.errors import UserError
 from lib.model.arch import PRUNABLE_LAYERS
-from lib.pruning import mac_tool
+from lib.pruning import checkpoint_io, mac_tool, sensitivity
 from lib.pruning.masks import mask_path, write_mask
+from lib.pruning.sensitivity_ap import WiderApSet
 from lib.pruning.slimming import slim_checkpoint
+from lib.wider_inference import read_rgb, walk_images, write_result
 from pruning_helpers import ROOT, dense_arch, random_dead, small_config, write_random_checkpoint
+from tools.ap_eval import wider_eval
 
 WIDTH = 0.125
+AP_SIZE = 128  # the training config's DATA.hin / win: the input size the sensitivity AP runs at
 
 
 def run_script(setup, *flags):
@@ -40,11 +50,15 @@ def setup(tmp_path_factory):
     train_config = folder / 'train_config.py'
     train_config.write_text(open(os.path.join(ROOT, 'pruned_train_config.py')).read() +
                             '\nconfig.MODEL.width_mult = %r\nconfig.DATA.val_txt_path = %r\n'
-                            % (WIDTH, str(folder / 'val.txt')))
+                            'config.DATA.hin = config.DATA.win = %d\n' % (WIDTH, str(folder / 'val.txt'), AP_SIZE))
     config = small_config(width_mult=WIDTH)
     arch = dense_arch(config)
     dead = random_dead(arch, fraction=0.5)
-    write_random_checkpoint(arch, str(folder / 'model.ckpt'), dead)
+    values = write_random_checkpoint(arch, str(folder / 'model.ckpt'), dead)
+    for name in values:  # boxes = anchors, so the random model's detections reach a non-zero AP
+        if '/box/' in name:
+            values[name] = np.zeros_like(values[name])
+    checkpoint_io.write_checkpoint(values, str(folder / 'model.ckpt'))
     rng = np.random.RandomState(0)
     samples = []
     for i in range(3):
@@ -59,7 +73,52 @@ def setup(tmp_path_factory):
         'config.INPUT.hin = config.INPUT.win = 64', 'config.PRUNE.criterion = "weight"',
         'config.SENSITIVITY.ratios = [0.5, 0.75]', 'config.SENSITIVITY.num_images = 2',
         'config.SENSITIVITY.plot_path = %r' % str(folder / 'sens.png'), '']))
-    return dict(folder=str(folder), mac_config=str(mac_config), arch=arch, dead=dead, config=config)
+    return dict(folder=str(folder), mac_config=str(mac_config), arch=arch, dead=dead, config=config,
+                train_config=str(train_config))
+
+
+@pytest.fixture(scope='module')
+def wider(tmp_path_factory):
+    """A tiny synthetic WIDER root: 4 val images with their .mat ground truth."""
+    root = str(tmp_path_factory.mktemp('wider'))
+    val = make_synthetic_wider(root, num_train=0, num_val=4, seed=0, min_side=96, max_side=160, min_face=16,
+                               max_face=64)['val']
+    return dict(root=root, val=val, gt_dir=os.path.join(root, 'eval_tools', 'ground_truth'))
+
+
+@pytest.fixture(scope='module')
+def dense_pb(setup, tmp_path_factory):
+    """The plain frozen graph of the dense checkpoint (the reference the sensitivity AP must agree with)."""
+    path = str(tmp_path_factory.mktemp('pb') / 'detector.pb')
+    freeze_checkpoint(os.path.join(setup['folder'], 'model.ckpt'), load_config(setup['train_config']), path)
+    return path
+
+
+def sensitivity_json(setup, tmp_path_factory, *flags):
+    """mac.py --sensitivity (+ flags) in this process -> its JSON."""
+    out = str(tmp_path_factory.mktemp('sens') / 'sens.json')
+    mac_tool.main(['--config=' + setup['mac_config'], '--sensitivity', '--json=' + out] + list(flags),
+                  setup['mac_config'])
+    return json.load(open(out))
+
+
+@pytest.fixture(scope='module')
+def plain_sensitivity(setup, tmp_path_factory):
+    return sensitivity_json(setup, tmp_path_factory)
+
+
+@pytest.fixture(scope='module')
+def wider_sensitivity(setup, wider, tmp_path_factory):
+    return sensitivity_json(setup, tmp_path_factory, '--sensitivity_wider=' + wider['root'])
+
+
+def reference_ap(pb_path, items, gt_dir, result_dir):
+    """AP of the frozen graph on ``items`` at AP_SIZE, written and scored as tools/wider.py + evaluation.py do."""
+    with FaceDetector(pb_path) as detector:
+        detections = detector.detect_batch([read_rgb(item.path) for item in items], 0., (AP_SIZE, AP_SIZE))
+    for item, boxes in zip(items, detections):
+        write_result(result_dir, item, boxes)
+    return wider_eval.evaluate(result_dir, gt_dir, progress=False)
 
 
 def test_plan_width_one_oracle(setup, tmp_path):
@@ -148,11 +207,10 @@ def test_mask_with_unknown_layer(setup, tmp_path, capsys):
         run_mac(setup, capsys, '--ckpt_path=' + str(tmp_path / 'm.ckpt'))
 
 
-def test_sensitivity_table_and_plot(setup, tmp_path, capsys):
-    out = str(tmp_path / 'sens.json')
-    assert 'baseline val loss' in run_mac(setup, capsys, '--sensitivity', '--json=' + out)
-    data = json.load(open(out))
+def test_sensitivity_table_and_plot(setup, plain_sensitivity):
+    data = plain_sensitivity
     assert len(data['rows']) == 2 * len(PRUNABLE_LAYERS)
+    assert 'baseline_ap_easy' not in data and 'ap_easy' not in data['rows'][0]  # no AP without a WIDER set
     assert os.path.getsize(os.path.join(setup['folder'], 'sens.png')) > 1000
     rows = {(row['layer'], row['ratio']): row for row in data['rows']}
     conv1 = rows['vgg_16/conv1/conv1_1', 0.5]
@@ -164,3 +222,50 @@ def test_sensitivity_table_and_plot(setup, tmp_path, capsys):
         if ratio == 0.5:
             assert row['val_loss'] == pytest.approx(data['baseline_val_loss'], rel=1e-5), layer
     assert any(abs(row['val_loss'] - data['baseline_val_loss']) > 1e-3 for row in data['rows'])
+
+
+def test_sensitivity_ap_columns_and_dense_row_match_the_frozen_graph(wider, dense_pb, plain_sensitivity,
+                                                                     wider_sensitivity, tmp_path):
+    data = wider_sensitivity
+    assert data['ap_images'] == 4 and data['ap_input_size'] == [AP_SIZE, AP_SIZE]
+    for row in [data] + data['rows']:
+        prefix = 'baseline_' if row is data else ''
+        assert all(0. <= row[prefix + 'ap_' + s] <= 1. for s in ('easy', 'medium', 'hard'))
+    reference = reference_ap(dense_pb, walk_images(os.path.join(wider['root'], 'WIDER_val')), wider['gt_dir'],
+                             str(tmp_path / 'ref'))
+    assert reference['hard'] > 0  # the check below is not 0 == 0
+    for setting in ('easy', 'medium', 'hard'):
+        assert data['baseline_ap_' + setting] == pytest.approx(reference[setting], abs=1e-9), setting
+    # the val loss part is the same with or without the AP columns
+    assert data['baseline_val_loss'] == pytest.approx(plain_sensitivity['baseline_val_loss'], rel=1e-6)
+    assert [r['val_loss'] for r in data['rows']] == pytest.approx([r['val_loss'] for r in plain_sensitivity['rows']],
+                                                                  rel=1e-6)
+    assert any(row['ap_hard'] != data['baseline_ap_hard'] for row in data['rows'])
+
+
+def test_sensitivity_ap_counts_only_the_images_run(wider, dense_pb, tmp_path):
+    ap_set = WiderApSet(wider['root'], 2, (AP_SIZE, AP_SIZE))
+    assert len(ap_set.items) == 2
+    with FaceDetector(dense_pb) as detector:
+        measured = ap_set.average_precision(detector.detect_batch)
+    write_ground_truth(str(tmp_path / 'gt2'), wider['val'][:2])  # the official files of just those two images
+    reference = reference_ap(dense_pb, ap_set.items, str(tmp_path / 'gt2'), str(tmp_path / 'ref'))
+    assert measured == {s: pytest.approx(reference[s], abs=1e-9) for s in ('easy', 'medium', 'hard')}
+
+
+def test_sensitivity_table_and_plot_with_ap(wider_sensitivity, tmp_path):
+    lines = sensitivity.format_table(wider_sensitivity).splitlines()
+    assert 'AP on 4 WIDER val images at 128x128' in lines[0]
+    assert lines[1].endswith('val loss    AP easy  AP medium    AP hard')
+    assert len(lines) == 2 + len(wider_sensitivity['rows'])
+    sensitivity.plot(wider_sensitivity, str(tmp_path / 'sens.png'))
+    assert cv2.imread(str(tmp_path / 'sens.png')).shape[:2] == (1200, 2000)  # 2 x 2 panels: loss, three APs
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--sensitivity', '--sensitivity_wider=nowhere'], 'eval_tools/ground_truth/wider_face_val.mat not found'),
+    (['--sensitivity_wider=nowhere'], 'used by --sensitivity only'),
+])
+def test_sensitivity_wider_errors(setup, capsys, flags, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        run_mac(setup, capsys, *flags)

@@ -74,7 +74,7 @@ def check_input_size(hin, win, field='DATA'):
             _fail('%s.%s' % (field, name), value, 'a positive multiple of 32')
 
 
-def _check_positive_int(field, value, minimum=1):
+def check_positive_int(field, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         _fail(field, value, 'an integer >= %d' % minimum)
 
@@ -83,12 +83,12 @@ def validate_config(config, layer_names):
     """Check every rule of the training config; return {layer: ratio} of the normalised pruned_ratio."""
     train, data, model, test = config.TRAIN, config.DATA, config.MODEL, config.TEST
     check_lr_schedule(train.lr_value_every_step, train.lr_decay_every_step)
-    _check_positive_int('TRAIN.batch_size', train.batch_size)
-    _check_positive_int('TRAIN.epoch', train.epoch)
-    _check_positive_int('TRAIN.num_gpu', train.num_gpu)
-    _check_positive_int('TRAIN.process_num', train.process_num, minimum=0)
-    _check_positive_int('TRAIN.prefetch_size', train.prefetch_size)
-    _check_positive_int('TRAIN.log_interval', train.log_interval)
+    check_positive_int('TRAIN.batch_size', train.batch_size)
+    check_positive_int('TRAIN.epoch', train.epoch)
+    check_positive_int('TRAIN.num_gpu', train.num_gpu)
+    check_positive_int('TRAIN.process_num', train.process_num, minimum=0)
+    check_positive_int('TRAIN.prefetch_size', train.prefetch_size)
+    check_positive_int('TRAIN.log_interval', train.log_interval)
     if train.batch_size % train.num_gpu:
         _fail('TRAIN.batch_size', train.batch_size, 'a multiple of TRAIN.num_gpu (%d)' % train.num_gpu)
     if not isinstance(train.pruned_alpha, numbers.Real) or train.pruned_alpha < 0:
@@ -106,10 +106,10 @@ def validate_config(config, layer_names):
         _fail('DATA.PIXEL_STD', data.PIXEL_STD, 'three numbers > 0')
     if not isinstance(model.width_mult, numbers.Real) or not model.width_mult > 0:
         _fail('MODEL.width_mult', model.width_mult, 'a number > 0')
-    _check_positive_int('MODEL.max_to_keep', model.max_to_keep)
+    check_positive_int('MODEL.max_to_keep', model.max_to_keep)
     if not 0 <= test.score_thres <= 1:
         _fail('TEST.score_thres', test.score_thres, 'a score in [0, 1]')
     if not 0 < test.iou_thres <= 1:
         _fail('TEST.iou_thres', test.iou_thres, 'an IoU in (0, 1]')
-    _check_positive_int('TEST.max_detect', test.max_detect)
+    check_positive_int('TEST.max_detect', test.max_detect)
     return check_pruned_ratio(train.pruned_ratio, layer_names)

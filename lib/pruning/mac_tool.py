@@ -4,7 +4,7 @@ import ast
 import logging
 import os
 
-from lib.helper.config_check import check_input_size, check_pruned_ratio, load_config
+from lib.helper.config_check import check_input_size, check_positive_int, check_pruned_ratio, load_config
 from lib.helper.errors import UserError
 from lib.helper.io import write_json
 from lib.model.arch import PRUNABLE_LAYERS, Architecture, arch_path, load_arch
@@ -13,6 +13,7 @@ from lib.pruning.calibration import calibration_images
 from lib.pruning.mac_report import format_report
 from lib.pruning.masks import check_kept, kept_counts, mask_path, read_mask, write_mask
 from lib.pruning.selection import CRITERIA, select_channels
+from lib.pruning.sensitivity_ap import WiderApSet
 
 log = logging.getLogger('mac')
 
@@ -32,6 +33,9 @@ def parse_args(argv, default_config):
     parser.add_argument('--plan', action='store_true', help='no checkpoint: the configured architecture with '
                         'floor(ratio * C) channels of each layer removed')
     parser.add_argument('--sensitivity', action='store_true', help='prune each layer alone, report val loss + plot')
+    parser.add_argument('--sensitivity_wider', help='with --sensitivity: also report easy/medium/hard AP on the first '
+                        'SENSITIVITY.ap_images val images of this WIDER root (WIDER_val/images/, '
+                        'eval_tools/ground_truth/*.mat) (default: config.SENSITIVITY.wider_val)')
     parser.add_argument('--json', help='also write the numbers to this JSON file')
     parser.add_argument('--profile', action='store_true', help="cross-check with TF's profiler (2 FLOPs per MAC)")
     return parser.parse_args(argv)
@@ -121,13 +125,24 @@ def profile_lines(dense, kept, input_size, train_config):
     return lines
 
 
+def _ap_set(args, config, train_config):
+    """The WIDER val images the sensitivity AP is measured on (at the training input size), or None."""
+    root = args.sensitivity_wider or config.SENSITIVITY.wider_val
+    if not root:
+        return None
+    check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
+    check_input_size(train_config.DATA.hin, train_config.DATA.win)
+    return WiderApSet(root, config.SENSITIVITY.ap_images, (train_config.DATA.hin, train_config.DATA.win))
+
+
 def run_sensitivity(args, config, train_config, dense, input_size):
     ckpt = args.ckpt_path or config.MODEL.trained_model
     checkpoint_io.require_checkpoint(ckpt)
     arch = load_arch(ckpt, dense)
     source = args.calib_source or config.CALIB.source or train_config.DATA.val_txt_path
     batches = sensitivity.val_batches(source, config.SENSITIVITY.num_images, input_size, arch, train_config)
-    result = sensitivity.analyse(ckpt, arch, train_config, batches, input_size, config.SENSITIVITY.ratios)
+    result = sensitivity.analyse(ckpt, arch, train_config, batches, input_size, config.SENSITIVITY.ratios,
+                                 ap_set=_ap_set(args, config, train_config))
     print(sensitivity.format_table(result))
     sensitivity.plot(result, config.SENSITIVITY.plot_path)
     print('plot written to %s' % config.SENSITIVITY.plot_path)
@@ -144,6 +159,8 @@ def main(argv, default_config):
     if args.pruned_ratio is not None and not args.plan:
         raise UserError('--pruned_ratio is used by --plan only; a checkpoint\'s channels come from its mask, '
                         '.arch.json or channel selection')
+    if args.sensitivity_wider and not args.sensitivity:
+        raise UserError('--sensitivity_wider is used by --sensitivity only')
     if args.sensitivity:
         return run_sensitivity(args, config, train_config, dense, input_size)
     if args.plan:

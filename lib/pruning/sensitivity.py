@@ -1,19 +1,24 @@
-"""Sensitivity analysis: prune each layer alone (its lowest-norm filters) and watch the val loss move.
+"""Sensitivity analysis: prune each layer alone (its lowest-norm filters) and watch the val loss (and AP) move.
 
 For every prunable layer and ratio k, the floor(k * C) filters with the smallest filter-group norm are
-zeroed in memory (weights and bias, what hard pruning does), the val loss is measured and the layer is put
-back. MACs saved are the layer's and its consumers' share of the dense graph's counted MACs. Users read the
-table (and plot) to choose config.TRAIN.pruned_ratio per layer.
+zeroed in memory (weights and bias, what hard pruning does), the val loss (and, given a WIDER val set, the
+easy/medium/hard AP of the inference outputs built on the same variables) is measured and the layer is put
+back. One graph and session serve every variant. MACs saved are the layer's and its consumers' share of the
+dense graph's counted MACs. Users read the table (and plot) to choose config.TRAIN.pruned_ratio per layer.
 """
 import collections
+import contextlib
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
 from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
+from lib.detector import graph_pad_value, run_detection
+from lib.freeze import OUTPUT_NAMES
 from lib.helper.io import atomic_path
 from lib.model.arch import PRUNABLE_LAYERS
+from lib.model.dsfd import detect
 from lib.model.loss import detection_losses
 from lib.pruning import checkpoint_io, macs
 from lib.pruning.calibration import calibration_samples, load_resized
@@ -21,6 +26,7 @@ from lib.pruning.registry import build_model_graph
 from lib.pruning.selection import filter_norms
 
 DEFAULT_RATIOS = (0.25, 0.5, 0.75)
+METRIC_LABELS = {'val_loss': 'val loss', 'ap_easy': 'AP easy', 'ap_medium': 'AP medium', 'ap_hard': 'AP hard'}
 
 
 def val_batches(source, count, input_size, arch, config, batch_size=4):
@@ -38,8 +44,9 @@ def val_batches(source, count, input_size, arch, config, batch_size=4):
     return batches
 
 
-class _LossProbe(object):
-    """The dense model restored from a checkpoint, with a mean val loss over fixed batches."""
+class _Probe(object):
+    """The dense model restored from a checkpoint: a mean val loss over fixed batches and, on the same
+    variables, the inference outputs (detect_batch) that a frozen graph of it would give."""
 
     def __init__(self, ckpt_prefix, arch, config, batches):
         self.graph, self.images, endpoints, self.registry = build_model_graph(
@@ -54,8 +61,13 @@ class _LossProbe(object):
                 self.targets[shot + '_boxes'] = tf.placeholder(tf.float32, [None, None, 4])
             losses = detection_losses(endpoints, self.targets, config.ANCHOR.neg_pos_ratio)
             self.loss = losses['cls_loss'] + losses['box_loss']
+            outputs = detect(self.images, endpoints, arch, anchor_spec_from_config(config.ANCHOR),
+                             config.ANCHOR.encode_scale, config.TEST.score_thres, config.TEST.iou_thres,
+                             config.TEST.max_detect)
+            self.outputs = [outputs[name] for name in OUTPUT_NAMES]
             self.session = tf.Session(graph=self.graph)
             tf.train.Saver(var_list=variables).restore(self.session, ckpt_prefix)
+        self.pad_value = graph_pad_value(self.session)
 
     def mean_loss(self):
         total = 0.
@@ -65,8 +77,14 @@ class _LossProbe(object):
             total += self.session.run(self.loss, feed)
         return total / len(self.batches)
 
-    def loss_without(self, layer, pruned):
-        """Val loss with the filters ``pruned`` of ``layer`` zeroed; the layer is restored afterwards."""
+    def detect_batch(self, images, score_threshold, input_size):
+        """FaceDetector.detect_batch on the current (possibly zeroed) variables."""
+        return run_detection(self.session, self.images, self.outputs, images, score_threshold, input_size,
+                             self.pad_value)
+
+    @contextlib.contextmanager
+    def without(self, layer, pruned):
+        """The filters ``pruned`` of ``layer`` zeroed (weights and bias) inside the block, restored after it."""
         conv = self.registry[layer].conv
         originals = self.session.run([conv.weights, conv.biases])
         zeroed = [array.copy() for array in originals]
@@ -75,7 +93,7 @@ class _LossProbe(object):
         try:
             for variable, value in zip((conv.weights, conv.biases), zeroed):
                 variable.load(value, self.session)
-            return self.mean_loss()
+            yield
         finally:
             for variable, value in zip((conv.weights, conv.biases), originals):
                 variable.load(value, self.session)
@@ -84,15 +102,26 @@ class _LossProbe(object):
         self.session.close()
 
 
-def analyse(ckpt_prefix, arch, config, batches, input_size, ratios=DEFAULT_RATIOS, layers=PRUNABLE_LAYERS):
+def _measure(probe, ap_set):
+    """{'val_loss'} (+ 'ap_easy', 'ap_medium', 'ap_hard' when ``ap_set``) of the probe's current weights."""
+    values = collections.OrderedDict([('val_loss', float(probe.mean_loss()))])
+    if ap_set is not None:
+        values.update(('ap_' + setting, ap) for setting, ap in ap_set.average_precision(probe.detect_batch).items())
+    return values
+
+
+def analyse(ckpt_prefix, arch, config, batches, input_size, ratios=DEFAULT_RATIOS, layers=PRUNABLE_LAYERS,
+            ap_set=None):
     """{'baseline_val_loss', 'macs_dense', 'rows': [{layer, ratio, pruned, kept, macs_saved, macs_saved_pct,
-    val_loss}]} of the checkpoint (architecture ``arch``) on the val ``batches``."""
+    val_loss}]} of the checkpoint (architecture ``arch``) on the val ``batches``; with ``ap_set``
+    (a sensitivity_ap.WiderApSet) also baseline_ap_{easy,medium,hard}, ap_images, ap_input_size and
+    ap_{easy,medium,hard} per row."""
     norms = filter_norms(checkpoint_io.read_checkpoint(ckpt_prefix), build_model_graph(arch)[3])
     counts = macs.count_arch(arch, input_size, config)
     dense_macs = sum(c.macs for c in counts)
-    probe = _LossProbe(ckpt_prefix, arch, config, batches)
+    probe = _Probe(ckpt_prefix, arch, config, batches)
     try:
-        baseline = probe.mean_loss()
+        baseline = _measure(probe, ap_set)
         rows = []
         for layer in layers:
             order = np.argsort(norms[layer], kind='stable')
@@ -100,42 +129,65 @@ def analyse(ckpt_prefix, arch, config, batches, input_size, ratios=DEFAULT_RATIO
                 kept = macs.planned_kept(arch, {layer: ratio})[layer]
                 pruned = order[:arch.channels[layer] - kept]
                 saved = macs.macs_saved(counts, layer, kept)
-                rows.append(collections.OrderedDict([
+                row = collections.OrderedDict([
                     ('layer', layer), ('ratio', ratio), ('pruned', len(pruned)), ('kept', kept),
-                    ('macs_saved', saved), ('macs_saved_pct', 100. * saved / dense_macs),
-                    ('val_loss', float(probe.loss_without(layer, pruned)))]))
+                    ('macs_saved', saved), ('macs_saved_pct', 100. * saved / dense_macs)])
+                with probe.without(layer, pruned):
+                    row.update(_measure(probe, ap_set))
+                rows.append(row)
     finally:
         probe.close()
-    return {'baseline_val_loss': float(baseline), 'macs_dense': dense_macs, 'rows': rows}
+    result = collections.OrderedDict(('baseline_' + key, value) for key, value in baseline.items())
+    if ap_set is not None:
+        result.update([('ap_images', len(ap_set.items)), ('ap_input_size', list(ap_set.input_size))])
+    result.update([('macs_dense', dense_macs), ('rows', rows)])
+    return result
+
+
+def metrics(result):
+    """The measured columns of ``result``: 'val_loss', then the AP ones when a WIDER set was given."""
+    return [key for key in METRIC_LABELS if 'baseline_' + key in result]
 
 
 def format_table(result):
-    lines = ['baseline val loss %.4f, dense MACs %s'
-             % (result['baseline_val_loss'], '{:,}'.format(result['macs_dense'])),
-             '%-24s %6s %7s %6s %18s %8s %10s' % ('layer', 'ratio', 'pruned', 'kept', 'MACs saved', 'saved %',
-                                                 'val loss')]
+    keys = metrics(result)
+    baseline = ', '.join('%s %.4f' % (METRIC_LABELS[key], result['baseline_' + key]) for key in keys)
+    if 'ap_images' in result:
+        baseline += ' (AP on %d WIDER val images at %dx%d)' % ((result['ap_images'],) + tuple(result['ap_input_size']))
+    lines = ['baseline %s; dense MACs %s' % (baseline, '{:,}'.format(result['macs_dense'])),
+             '%-24s %6s %7s %6s %18s %8s' % ('layer', 'ratio', 'pruned', 'kept', 'MACs saved', 'saved %')
+             + ''.join(' %10s' % METRIC_LABELS[key] for key in keys)]
     for row in result['rows']:
-        lines.append('%-24s %6.2f %7d %6d %18s %7.2f%% %10.4f' % (
+        lines.append('%-24s %6.2f %7d %6d %18s %7.2f%%' % (
             row['layer'], row['ratio'], row['pruned'], row['kept'], '{:,}'.format(row['macs_saved']),
-            row['macs_saved_pct'], row['val_loss']))
+            row['macs_saved_pct']) + ''.join(' %10.4f' % row[key] for key in keys))
     return '\n'.join(lines)
 
 
+def _panel(axis, result, key):
+    """One metric against the ratio pruned, one line per layer (from the baseline at 0), baseline dashed."""
+    baseline = result['baseline_' + key]
+    for layer in collections.OrderedDict((row['layer'], None) for row in result['rows']):
+        rows = [row for row in result['rows'] if row['layer'] == layer]
+        axis.plot([0.] + [r['ratio'] for r in rows], [baseline] + [r[key] for r in rows], marker='o', label=layer)
+    axis.axhline(baseline, linestyle='--', color='gray')
+    axis.set_xlabel('fraction of the layer\'s filters pruned (lowest norm first)')
+    axis.set_ylabel(METRIC_LABELS[key])
+
+
 def plot(result, path):
-    """Val loss against the ratio pruned, one line per layer, baseline dashed; a PNG at ``path``."""
+    """A PNG at ``path``: val loss (and each AP) against the ratio pruned, one panel per metric."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    figure, axis = plt.subplots(figsize=(10, 6))
-    for layer in collections.OrderedDict((row['layer'], None) for row in result['rows']):
-        rows = [row for row in result['rows'] if row['layer'] == layer]
-        losses = [result['baseline_val_loss']] + [r['val_loss'] for r in rows]
-        axis.plot([0.] + [r['ratio'] for r in rows], losses, marker='o', label=layer)
-    axis.axhline(result['baseline_val_loss'], linestyle='--', color='gray')
-    axis.set_xlabel('fraction of the layer\'s filters pruned (lowest norm first)')
-    axis.set_ylabel('val loss')
-    axis.set_title('Per-layer pruning sensitivity')
-    axis.legend(fontsize='small', ncol=2)
+    keys = metrics(result)
+    columns = min(2, len(keys))
+    rows = -(-len(keys) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(10 * columns, 6 * rows), squeeze=False)
+    for axis, key in zip(axes.ravel(), keys):
+        _panel(axis, result, key)
+    axes[0, 0].legend(fontsize='small', ncol=2)
+    figure.suptitle('Per-layer pruning sensitivity')
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format='png')
