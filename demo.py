@@ -9,7 +9,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lib.helper.cli import main_entry  # noqa: E402
-from lib.helper.config_check import load_config  # noqa: E402
+from lib.helper.config_check import load_training_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -29,7 +29,7 @@ def parse_args(argv=None):
 def main():
     args = parse_args()
     from lib.demo import Demo
-    config = load_config(args.config)
+    config = load_training_config(args.config)
     standard_epochs = args.standard_epochs or config.TRAIN.epoch
     Demo(args.config, config, args.out, args.train_images, args.val_images, standard_epochs,
          args.prune_epochs or max(1, standard_epochs // 2), args.seed, args.threads).run()

@@ -64,3 +64,18 @@ def test_pruned_ratio_forms():
 def test_missing_config_file_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match='does not exist'):
         load_config(str(tmp_path / 'nope.py'))
+
+
+def test_entry_points_reject_an_invalid_config(tmp_path):
+    """auto_freeze.py and mac.py validate the training config they are given, with the same one-line error."""
+    import subprocess
+    import sys
+    bad = tmp_path / 'bad_config.py'
+    bad.write_text('import sys\nsys.path.insert(0, %r)\nfrom pruned_train_config import config\n'
+                   'config.DATA.hin = 600\n' % ROOT)
+    for command in (['tools/auto_freeze.py', '--config', str(bad), '--ckpt_path', 'x', '--output_path', str(tmp_path)],
+                    ['mac.py', '--train_config', str(bad), '--plan']):
+        result = subprocess.run([sys.executable] + command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        last_line = result.stderr.decode().strip().splitlines()[-1]
+        assert result.returncode == 2, result.stderr.decode()[-2000:]
+        assert last_line == 'error: config.DATA.hin = 600: expected a positive multiple of 32'

@@ -38,11 +38,11 @@ def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()
     from lib import freeze
-    from lib.helper.config_check import load_config
+    from lib.helper.config_check import load_training_config
     from lib.helper.errors import UserError
     if args.mask and not args.slim:
         raise UserError('--mask=%s is only used with --slim; add --slim or drop --mask' % args.mask)
-    config = load_config(args.config)
+    config = load_training_config(args.config)
     ckpt, how = freeze.resolve_checkpoint(args.ckpt_path)
     print('checkpoint: %s (%s)' % (ckpt, how))
     if args.slim:

@@ -22,6 +22,14 @@ def load_config(path):
     return module.config
 
 
+def load_training_config(path):
+    """``load_config`` + ``validate_config``: what every entry point that reads a training config calls."""
+    from lib.model.arch import PRUNABLE_LAYERS
+    config = load_config(path)
+    validate_config(config, PRUNABLE_LAYERS)
+    return config
+
+
 def _fail(field, value, expected):
     raise UserError('config.%s = %r: expected %s' % (field, value, expected))
 

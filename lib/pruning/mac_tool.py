@@ -4,7 +4,8 @@ import ast
 import logging
 import os
 
-from lib.helper.config_check import check_input_size, check_positive_int, check_pruned_ratio, load_config
+from lib.helper.config_check import (check_input_size, check_positive_int, check_pruned_ratio, load_config,
+                                      load_training_config)
 from lib.helper.errors import UserError
 from lib.helper.io import write_json
 from lib.model.arch import PRUNABLE_LAYERS, Architecture, arch_path, load_arch
@@ -153,7 +154,7 @@ def run_sensitivity(args, config, train_config, dense, input_size):
 def main(argv, default_config):
     args = parse_args(argv, default_config)
     config = load_config(args.config)
-    train_config = load_config(args.train_config or config.MODEL.train_config)
+    train_config = load_training_config(args.train_config or config.MODEL.train_config)
     input_size = _input_size(args, config)
     dense = Architecture.from_model_config(train_config.MODEL)
     if args.pruned_ratio is not None and not args.plan:
