@@ -1,5 +1,5 @@
 """Training throughput on this machine: images/s at 640x640 for width 1 and a small width, and the split of
-step time between waiting for data and computing. Full width on CPU is slow (seconds per image): a few steps only.
+step time between waiting for data and computing, on a synthetic WIDER-format set. Full width on CPU is slow (seconds per image): a few steps only.
 
     python bench/bench_train.py [--steps=3] [--widths=1,0.25] [--process_num=2]
 """
@@ -11,24 +11,39 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
 
 from lib.helper.cli import setup_tensorflow  # noqa: E402
 
 
-def bench_width(directory, width, steps, batch_size, process_num, size):
+def synthetic_lists(directory, num_train, num_val):
+    """A synthetic WIDER-format set in ``directory``; returns the paths of a train.txt of exactly ``num_train``
+    images and of a val.txt (twice the images are drawn, since images without faces are left out of the lists)."""
+    from lib.data.sample_list import write_sample_list
+    from lib.data.synthetic import make_synthetic_wider
+    from lib.data.wider import convert_split
+    make_synthetic_wider(directory, 2 * num_train, 2 * num_val, seed=0)
+    paths = []
+    for split, count in (('train', num_train), ('val', num_val)):
+        path = os.path.join(directory, split + '.txt')
+        write_sample_list(path, convert_split(directory, split)[0][:count])
+        paths.append(path)
+    return paths
+
+
+def bench_width(directory, lists, width, steps, batch_size, process_num, size):
     """Train 2 epochs of ``steps`` steps; report the second (warm) epoch."""
+    from lib.helper.config_check import load_config
     from lib.train.trainer import train
-    from train_helpers import make_config, tiny_overrides, write_tiny_dataset
-    train_txt = write_tiny_dataset(directory, steps * batch_size, size=size, name='train')
-    val_txt = write_tiny_dataset(directory, batch_size, size=size, seed=1, name='val')
-    config = make_config(tiny_overrides(os.path.join(directory, 'w%g' % width), train_txt, val_txt,
-                                        MODEL__width_mult=width, DATA__hin=size, DATA__win=size,
-                                        TRAIN__batch_size=batch_size, TRAIN__process_num=process_num,
-                                        TRAIN__log_interval=1000))
-    warm = train(config)['epochs'][-1]
-    step_seconds = warm['data_seconds'] + warm['compute_seconds']
-    return warm['images_per_second'], step_seconds / steps, 100. * warm['data_seconds'] / step_seconds
+    config = load_config(os.path.join(ROOT, 'pruned_train_config.py'))
+    config.DATA.train_txt_path, config.DATA.val_txt_path = lists
+    config.DATA.hin = config.DATA.win = size
+    config.MODEL.width_mult = width
+    config.MODEL.model_path = os.path.join(directory, 'w%g' % width)
+    config.TRAIN.update(batch_size=batch_size, process_num=process_num, epoch=2, log_interval=1000,
+                        pruned_alpha=0.)
+    epoch = train(config)['epochs'][-1]
+    step_seconds = epoch['data_seconds'] + epoch['compute_seconds']
+    return epoch['images_per_second'], step_seconds / steps, 100. * epoch['data_seconds'] / step_seconds
 
 
 def main():
@@ -42,7 +57,8 @@ def main():
     setup_tensorflow()
     directory = tempfile.mkdtemp(prefix='bench_train_')
     try:
-        rows = [(float(w),) + bench_width(directory, float(w), args.steps, args.batch_size, args.process_num,
+        lists = synthetic_lists(directory, args.steps * args.batch_size, args.batch_size)
+        rows = [(float(w),) + bench_width(directory, lists, float(w), args.steps, args.batch_size, args.process_num,
                                           args.size) for w in args.widths.split(',')]
     finally:
         shutil.rmtree(directory)
