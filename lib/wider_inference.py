@@ -13,10 +13,11 @@ import queue
 import threading
 import time
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from lib.anchors.matcher import iou_matrix
+from lib.data.loader import read_image
 from lib.detector import resize_image
 from lib.helper.errors import UserError
 from lib.helper.io import write_text
@@ -140,16 +141,6 @@ def _sides(dets):
     return dets[:, 2] - dets[:, 0], dets[:, 3] - dets[:, 1]
 
 
-def iou_one_to_many(box, boxes):
-    """IoU of one box (x1, y1, x2, y2) with each of ``boxes`` [N, 4+]."""
-    ix = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = ix * iy
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
-
-
 def box_vote(dets, iou_threshold=VOTE_IOU, max_boxes=MAX_BOXES):
     """Merge overlapping detections of several passes: each group (IoU >= threshold with its best box) becomes
     the score-weighted mean box with the group's best score. Single boxes are kept; no boxes -> [0, 5]."""
@@ -157,7 +148,7 @@ def box_vote(dets, iou_threshold=VOTE_IOU, max_boxes=MAX_BOXES):
     dets = dets[np.argsort(-dets[:, 4], kind='stable')]
     merged = []
     while len(dets) and len(merged) < max_boxes:
-        group = iou_one_to_many(dets[0], dets) >= iou_threshold
+        group = iou_matrix(dets[:1, :4], dets[:, :4])[0] >= iou_threshold
         group[0] = True
         members = dets[group]
         weights = members[:, 4:5]
@@ -202,12 +193,6 @@ def detect_multi_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX_
 
 # ------------------------------------------------------------------------------------------------ the run
 
-def read_rgb(path):
-    """An RGB uint8 image, or None when the file cannot be decoded."""
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def prefetch_images(items, queue_size=16):
     """Yield (item, RGB image or None) while a background thread decodes the next ``queue_size`` images."""
     pending = queue.Queue(maxsize=queue_size)
@@ -216,7 +201,7 @@ def prefetch_images(items, queue_size=16):
 
     def decode_all():
         for item in items:
-            entry = (item, read_rgb(item.path))
+            entry = (item, read_image(item.path))
             while not stop.is_set():
                 try:
                     pending.put(entry, timeout=0.1)

@@ -60,7 +60,8 @@ def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
     from lib.freeze import freeze_checkpoint
     from lib.pruning.masks import mask_path, read_mask
     from lib.pruning.selection import hard_prune_checkpoint
-    from lib.wider_inference import list_images, read_rgb
+    from lib.data.loader import read_image
+    from lib.wider_inference import list_images
     summary, config_path, _ = pipeline
     config = load_config(config_path)
     pruned_ckpt = summary['pruned']['checkpoint']
@@ -68,7 +69,7 @@ def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
     hard_prune_checkpoint(pruned_ckpt, read_mask(mask_path(pruned_ckpt)), hard)
     hard_pb = str(tmp_path / 'hard.pb')
     freeze_checkpoint(hard, config, hard_pb)
-    images = [read_rgb(item.path) for item in list_images(os.path.join(config.DATA.root_path, 'WIDER_val'))[:8]]
+    images = [read_image(item.path) for item in list_images(os.path.join(config.DATA.root_path, 'WIDER_val'))[:8]]
     size = (config.DATA.hin, config.DATA.win)
     with FaceDetector(summary['pruned']['pb']) as slim, FaceDetector(hard_pb) as dense:
         slim_dets = slim.detect_batch(images, score_threshold=0.3, input_size=size)

@@ -22,7 +22,8 @@ from lib.pruning import checkpoint_io, mac_tool, sensitivity
 from lib.pruning.masks import mask_path, write_mask
 from lib.pruning.sensitivity_ap import WiderApSet
 from lib.pruning.slimming import slim_checkpoint
-from lib.wider_inference import read_rgb, walk_images, write_result
+from lib.data.loader import read_image
+from lib.wider_inference import walk_images, write_result
 from pruning_helpers import ROOT, dense_arch, random_dead, small_config, write_random_checkpoint
 from tools.ap_eval import wider_eval
 
@@ -115,7 +116,7 @@ def wider_sensitivity(setup, wider, tmp_path_factory):
 def reference_ap(pb_path, items, gt_dir, result_dir):
     """AP of the frozen graph on ``items`` at AP_SIZE, written and scored as tools/wider.py + evaluation.py do."""
     with FaceDetector(pb_path) as detector:
-        detections = detector.detect_batch([read_rgb(item.path) for item in items], 0., (AP_SIZE, AP_SIZE))
+        detections = detector.detect_batch([read_image(item.path) for item in items], 0., (AP_SIZE, AP_SIZE))
     for item, boxes in zip(items, detections):
         write_result(result_dir, item, boxes)
     return wider_eval.evaluate(result_dir, gt_dir, progress=False)

@@ -45,12 +45,12 @@ def main(argv=None):
     from lib.detector import FaceDetector
     from lib.helper.errors import UserError
     from lib.visualize import draw_detections, write_rgb_image
-    from lib.wider_inference import read_rgb
+    from lib.data.loader import read_image
     paths = image_paths(args.images)
     root = args.images if os.path.isdir(args.images) else os.path.dirname(args.images)
     with FaceDetector(args.model, threads=args.threads) as detector:
         for path in paths:
-            image = read_rgb(path)
+            image = read_image(path)
             if image is None:
                 print('skipped (unreadable): %s' % path)
                 continue

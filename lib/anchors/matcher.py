@@ -14,7 +14,7 @@ def iou_matrix(boxes, anchors):
     inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
     box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     anchor_area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
-    return inter / (box_area[:, None] + anchor_area[None, :] - inter)
+    return inter / np.maximum(box_area[:, None] + anchor_area[None, :] - inter, 1e-12)
 
 
 def match(boxes, anchors, positive_iou):

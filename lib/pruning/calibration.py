@@ -8,6 +8,7 @@ import os
 import cv2
 import numpy as np
 
+from lib.data.loader import read_image
 from lib.data.sample_list import read_sample_list
 from lib.helper.errors import UserError
 
@@ -39,13 +40,13 @@ def calibration_samples(source, count):
 
 def load_resized(path, boxes, input_size):
     """(RGB uint8 [H, W, 3] resized to input_size (H, W), boxes [N, 4] scaled to it)."""
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    image = read_image(path)
     if image is None:
         raise UserError('cannot read image %s (missing or not an image)' % path)
     height, width = input_size
     scale = np.array([width / float(image.shape[1]), height / float(image.shape[0])] * 2, np.float32)
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), np.asarray(boxes, np.float32).reshape(-1, 4) * scale
+    return resized, np.asarray(boxes, np.float32).reshape(-1, 4) * scale
 
 
 def calibration_images(source, count, input_size):

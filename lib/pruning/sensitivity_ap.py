@@ -10,7 +10,8 @@ import shutil
 import tempfile
 
 from lib.helper.errors import UserError
-from lib.wider_inference import read_mat_list, read_rgb, write_result
+from lib.data.loader import read_image
+from lib.wider_inference import read_mat_list, write_result
 from tools.ap_eval import wider_eval
 
 GT_SUBDIR = os.path.join('eval_tools', 'ground_truth')
@@ -57,7 +58,7 @@ class WiderApSet(object):
 
 
 def _read(path):
-    image = read_rgb(path)
+    image = read_image(path)
     if image is None:
         raise UserError('cannot read WIDER val image %s (missing or not an image)' % path)
     return image
