@@ -14,6 +14,7 @@ import math
 import tensorflow.compat.v1 as tf
 
 from lib.helper.errors import UserError
+from lib.pruning.registry import layer_scope
 
 PRUNING_LOSSES = ('activation', 'group_lasso')
 ALIVE_THRESHOLD = 1e-6
@@ -42,20 +43,11 @@ def _lowest(values, k):
     return -tf.nn.top_k(-values, k=k, sorted=False).values
 
 
-def conv_of_layer(endpoints, layer):
-    """The ConvRecord whose output is the prunable layer's feature map."""
-    output = endpoints.features[layer]
-    for conv in endpoints.recorder.convs:
-        if conv.output is output:
-            return conv
-    raise KeyError(layer)
-
-
 def layer_strengths(endpoints, layer, kind):
     """[C] per-channel strength of one prunable layer as the loss ``kind`` measures it."""
     if kind == 'activation':
         return channel_maxima(endpoints.features[layer])
-    return filter_norms(conv_of_layer(endpoints, layer))
+    return filter_norms(endpoints.recorder.conv(layer_scope(layer)))
 
 
 def layer_terms(endpoints, ratios, kind):
