@@ -4,14 +4,11 @@ Every stage runs the same script a user would (as a subprocess, so what is shown
 the results of the standard and the pruned model are gathered into one table and ``summary.json``.
 Re-running reuses what is there: the data set, and training resumes (or skips) from its checkpoints.
 """
-import glob
 import os
-import re
 import subprocess
 import sys
 import time
 
-import cv2
 import numpy as np
 
 from lib.helper.errors import UserError
@@ -20,7 +17,6 @@ from lib.helper.io import read_json, write_json
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Small images and faces, so a CPU-sized input (demo_config: 256x256) sees them at their drawn scale.
 SYNTHETIC_SIZES = ('--min_side', 256, '--max_side', 512, '--min_face', 12, '--max_face', 160)
-_OPTIMIZED = re.compile(r'epoch_(\d+)_val_loss_([0-9.]+)\.ckpt\.index$')
 
 
 def banner(title, text):
@@ -36,15 +32,10 @@ def run_script(script, *args):
 
 
 def best_checkpoint(model_path):
-    """The checkpoint with the lowest val loss in ``model_path/optimized`` (its name carries the loss)."""
-    found = []
-    for index in glob.glob(os.path.join(model_path, 'optimized', '*.index')):
-        match = _OPTIMIZED.search(os.path.basename(index))
-        if match:
-            found.append((float(match.group(2)), -int(match.group(1)), index[:-len('.index')]))
-    if not found:
-        raise UserError('no optimized checkpoint in %s/optimized: did training run?' % model_path)
-    return min(found)[2]
+    """The lowest-val-loss checkpoint of a training: the newest in ``model_path/optimized``, since training
+    writes there only on a new best val loss."""
+    from lib.freeze import resolve_checkpoint
+    return resolve_checkpoint(os.path.join(model_path, 'optimized'))[0]
 
 
 def measure_latency(pb_path, input_size, threads, runs=20):
