@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from conftest import tf
 from lib.train import checkpoints
 from lib.train.schedule import learning_rate_at
 from tests.train_helpers import ROOT, tiny_overrides, write_config_file, write_tiny_dataset
@@ -25,9 +26,12 @@ def _start(config_path):
 def _wait_for_rolling_step(model_path, minimum, process, timeout=120):
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
-        prefix = checkpoints.newest_checkpoint(model_path)[0] if os.path.isdir(model_path) else None
-        if prefix and checkpoints.checkpoint_global_step(prefix) >= minimum:
-            return
+        try:
+            prefix = checkpoints.newest_checkpoint(model_path)[0] if os.path.isdir(model_path) else None
+            if prefix and checkpoints.checkpoint_global_step(prefix) >= minimum:
+                return
+        except tf.errors.NotFoundError:
+            pass  # the running training rotated that rolling checkpoint away between listing and reading it
         time.sleep(0.02)
     raise AssertionError('no rolling checkpoint at step >= %d; output:\n%s'
                          % (minimum, process.stdout.read().decode() if process.poll() is not None else ''))
