@@ -52,4 +52,4 @@ bench: env-modern
 	for b in bench/bench_*.py; do echo "== $$b"; $(VENV_MODERN)/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf build tools/ap_eval/build tools/ap_eval/*.so tools/ap_eval/*.c
+	rm -rf build lib/evaluation/*.so lib/evaluation/*.c

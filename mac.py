@@ -1,24 +1,210 @@
 """MACs and parameters of DSFD, dense vs pruned, per layer: `python mac.py` (settings in mac_config.py, or flags).
 
 Works on a dense checkpoint (channels are selected first), a checkpoint with a mask file, a slim checkpoint,
-or with --plan on no checkpoint at all; --sensitivity prunes each layer alone and plots the val loss.
+or with --plan on no checkpoint at all; --sensitivity prunes each layer alone and plots the val loss (and AP).
 """
+import argparse
+import ast
 import os
 import sys
+from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
 
-@main_entry
-def main():
+def parse_args(argv=None):
+    from lib.pruning.selection import CRITERIA
+    parser = argparse.ArgumentParser(
+        description='MACs and parameters of DSFD, dense vs pruned, per layer (counted from the built graph).')
+    parser.add_argument('--config', default=os.path.join(ROOT, 'mac_config.py'),
+                        help='mac config module (default: mac_config.py beside this script)')
+    parser.add_argument('--ckpt_path', help='checkpoint prefix (default: config.MODEL.trained_model)')
+    parser.add_argument('--train_config', help='training config of the checkpoint (default: config.MODEL.train_config)')
+    parser.add_argument('--input_size', help='H,W, multiples of 32 (default: config.INPUT.hin,win)')
+    parser.add_argument('--pruned_ratio', help="with --plan: '[0.5, ...]' (15 or 19 ratios) or '{layer: ratio}'")
+    parser.add_argument('--criterion', choices=CRITERIA, help='channel selection on a dense checkpoint')
+    parser.add_argument('--eps', type=float, help='a channel whose score is <= eps is pruned')
+    parser.add_argument('--calib_source', help='val.txt-format list or image folder for the activation criterion')
+    parser.add_argument('--calib_images', type=int, help='number of calibration images')
+    parser.add_argument('--plan', action='store_true', help='no checkpoint: the configured architecture with '
+                        'floor(ratio * C) channels of each layer removed')
+    parser.add_argument('--sensitivity', action='store_true', help='prune each layer alone, report val loss + plot')
+    parser.add_argument('--sensitivity_wider', help='with --sensitivity: also report easy/medium/hard AP on the first '
+                        'SENSITIVITY.ap_images val images of this WIDER root (WIDER_val/images/, '
+                        'eval_tools/ground_truth/*.mat) (default: config.SENSITIVITY.wider_val)')
+    parser.add_argument('--json', help='also write the numbers to this JSON file')
+    parser.add_argument('--profile', action='store_true', help="cross-check with TF's profiler (2 FLOPs per MAC)")
+    return parser.parse_args(argv)
+
+
+def _parse_input_size(text):
+    from lib.common.errors import UserError
+    try:
+        size = tuple(int(v) for v in text.split(','))
+    except ValueError:
+        size = ()
+    if len(size) != 2:
+        raise UserError('--input_size=%s: expected H,W such as 640,640' % text)
+    return size
+
+
+def _parse_ratio(text):
+    from lib.common.errors import UserError
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise UserError("--pruned_ratio=%s: expected a Python list such as '[0.5, 0.5, ...]' or a dict" % text)
+
+
+def resolve(args):
+    """Flags over mac_config.py over the training config: every value the run uses, checked, in one place."""
+    from lib.common.errors import UserError
+    from lib.common.image import check_input_size
+    from lib.config import check_positive_int, check_pruned_ratio, load_config, load_training_config
+    from lib.model.arch import PRUNABLE_LAYERS
+    config = load_config(args.config)
+    train_config = load_training_config(args.train_config or config.MODEL.train_config)
+    if args.pruned_ratio is not None and not args.plan:
+        raise UserError('--pruned_ratio is used by --plan only; a checkpoint\'s channels come from its mask, '
+                        '.arch.json or channel selection')
+    if args.sensitivity_wider and not args.sensitivity:
+        raise UserError('--sensitivity_wider is used by --sensitivity only')
+    if args.input_size is None:
+        input_size = check_input_size((config.INPUT.hin, config.INPUT.win),
+                                      sides=('config.INPUT.hin', 'config.INPUT.win'))
+    else:
+        input_size = check_input_size(_parse_input_size(args.input_size), sides=('INPUT.hin', 'INPUT.win'))
+    ratio = config.MODEL.pruned_ratio if args.pruned_ratio is None else _parse_ratio(args.pruned_ratio)
+    ratio = train_config.TRAIN.pruned_ratio if ratio is None else ratio
+    ratio_field = 'TRAIN.pruned_ratio' if args.pruned_ratio is None else '--pruned_ratio'
+    wider_val = args.sensitivity_wider or config.SENSITIVITY.wider_val
+    if args.sensitivity and wider_val:
+        check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
+    return SimpleNamespace(
+        train_config=train_config, input_size=input_size,
+        ckpt=args.ckpt_path or config.MODEL.trained_model,
+        ratios=check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field) if args.plan else None,
+        reselect=args.criterion is not None or args.eps is not None,
+        criterion=args.criterion or config.PRUNE.criterion,
+        eps=config.PRUNE.eps if args.eps is None else args.eps,
+        calib_source=args.calib_source or config.CALIB.source or train_config.DATA.val_txt_path,
+        calib_count=args.calib_images or config.CALIB.num_images,
+        sensitivity=config.SENSITIVITY, wider_val=wider_val,
+        json=args.json, plan=args.plan, profile=args.profile, run_sensitivity=args.sensitivity)
+
+
+def _structure(arch):
+    """Everything of an architecture but the prunable layers' channel counts."""
+    return {key: value for key, value in arch.to_dict().items() if key != 'channels'}
+
+
+def checkpoint_kept_arch(settings, dense):
+    """(kept Architecture, one line saying where the channel counts came from) of the checkpoint: its slim
+    architecture, its mask file, or channel selection (which writes the mask)."""
+    from lib import checkpoint
+    from lib.common.errors import UserError
+    from lib.model.arch import PRUNABLE_LAYERS
+    from lib.pruning.calibration import calibration_images
+    from lib.pruning.masks import check_kept, kept_counts, read_mask, write_mask
+    from lib.pruning.selection import select_channels
+    ckpt, data = settings.ckpt, settings.train_config.DATA
+    checkpoint.require_checkpoint(ckpt)
+    slim = checkpoint.load_arch(ckpt, dense)
+    if slim.is_slimmer_than(dense) or _structure(slim) != _structure(dense):
+        checkpoint.check_fits_arch(ckpt, slim)
+        wider = [n for n in PRUNABLE_LAYERS if slim.channels[n] > dense.channels[n]]
+        if wider or _structure(slim) != _structure(dense):
+            raise UserError('slim checkpoint %s (%s) is not a pruned version of the training config\'s model (%s); '
+                            'pass the config it was trained with as --train_config'
+                            % (ckpt, checkpoint.arch_path(ckpt), 'wider layers: ' + ', '.join(wider) if wider
+                               else 'FPN/FEM dims or switches differ'))
+        return slim, 'slim checkpoint %s (architecture from %s)' % (ckpt, checkpoint.arch_path(ckpt))
+    checkpoint.check_fits_arch(ckpt, dense)
+    mask_file = checkpoint.mask_path(ckpt)
+    if os.path.isfile(mask_file) and not settings.reselect:
+        kept = read_mask(mask_file)
+        check_kept(kept, dense, mask_file)
+        return dense.with_channels(kept_counts(kept)), 'checkpoint %s with mask %s' % (ckpt, mask_file)
+    how = "checkpoint %s, channels selected by the '%s' criterion, eps=%g" % (ckpt, settings.criterion, settings.eps)
+    images = None
+    if settings.criterion == 'activation':
+        images = calibration_images(settings.calib_source, settings.calib_count, settings.input_size,
+                                    data.PIXEL_MEAN)
+        how += ', on up to %d calibration images of %s' % (settings.calib_count, settings.calib_source)
+    kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD, images)
+    write_mask(mask_file, kept, settings.criterion, settings.eps, ckpt)
+    return dense.with_channels(kept_counts(kept)), how + '; mask written to %s' % mask_file
+
+
+def profile_lines(dense, kept, settings):
+    """TF's profiler Conv2D FLOPs / 2 next to the counted MACs, for both graphs."""
+    from lib.pruning import macs
+    lines = []
+    for label, arch in (('dense', dense), ('kept', kept)):
+        graph, outputs, endpoints = macs.inference_graph(arch, settings.input_size, settings.train_config)
+        counted = sum(c.macs for c in macs.count_convs(endpoints.recorder, list(outputs.values())))
+        profiled = macs.profiler_conv_flops(graph, macs.reachable_ops(list(outputs.values()))) / 2.
+        lines.append('profiler %-5s Conv2D FLOPs / 2 = %s, counted MACs = %s (%+.3f%%: the profiler counts the '
+                     'dilated FEM convs on their SpaceToBatch-padded maps)'
+                     % (label, '{:,.0f}'.format(profiled), '{:,}'.format(counted), 100. * (profiled / counted - 1)))
+    return lines
+
+
+def run_sensitivity(settings, dense):
+    """Prune each layer alone at each SENSITIVITY.ratios; print the table, draw the plot, write the JSON."""
+    from lib import checkpoint
+    from lib.common.io import write_json
+    from lib.evaluation.subset import ValSubset
+    from lib.pruning import sensitivity
+    config, train_config = settings.sensitivity, settings.train_config
+    checkpoint.require_checkpoint(settings.ckpt)
+    arch = checkpoint.load_arch(settings.ckpt, dense)
+    batches = sensitivity.val_batches(settings.calib_source, config.num_images, settings.input_size, arch,
+                                      train_config)
+    ap_set = None
+    if settings.wider_val:  # AP at the training input size, where the detector was trained
+        ap_set = ValSubset(settings.wider_val, config.ap_images, (train_config.DATA.hin, train_config.DATA.win))
+    result = sensitivity.analyse(settings.ckpt, arch, train_config, batches, settings.input_size, config.ratios,
+                                 ap_set=ap_set)
+    print(sensitivity.format_table(result))
+    sensitivity.plot(result, config.plot_path)
+    print('plot written to %s' % config.plot_path)
+    if settings.json:
+        write_json(settings.json, result)
+
+
+def run(argv=None):
+    """mac.py without the exit handling: a UserError propagates (tests call this)."""
     setup_tensorflow()
+    args = parse_args(argv)
     setup_logging()
-    from lib.pruning import mac_tool
-    mac_tool.main(sys.argv[1:], os.path.join(ROOT, 'mac_config.py'))
+    from lib.common.io import write_json
+    from lib.config import dense_architecture
+    from lib.pruning import macs
+    from lib.pruning.mac_report import format_report
+    settings = resolve(args)
+    dense = dense_architecture(settings.train_config)
+    if settings.run_sensitivity:
+        return run_sensitivity(settings, dense)
+    if settings.plan:
+        kept = dense.with_channels(macs.planned_kept(dense, settings.ratios))
+        how = 'plan: the configured architecture with floor(ratio * C) channels removed per layer'
+    else:
+        kept, how = checkpoint_kept_arch(settings, dense)
+    report = macs.compare(macs.count_arch(dense, settings.input_size, settings.train_config),
+                          macs.count_arch(kept, settings.input_size, settings.train_config), settings.input_size)
+    print(format_report(report, how))
+    if settings.profile:
+        print('\n'.join(profile_lines(dense, kept, settings)))
+    if settings.json:
+        write_json(settings.json, report)
+        print('numbers written to %s' % settings.json)
 
+
+main = main_entry(run)
 
 if __name__ == '__main__':
     main()

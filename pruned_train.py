@@ -12,7 +12,7 @@ import sys
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
 # (flag, config section, type, help): flags that override a config field when given.
 OVERRIDES = [
@@ -54,7 +54,7 @@ def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()
     setup_logging(logging.DEBUG if args.debug else logging.INFO)
-    from lib.helper.config_check import load_config
+    from lib.config import load_config
     from lib.train.trainer import train
     summary = train(apply_overrides(load_config(args.config), args))
     print('best val loss %.3f; best checkpoint %s; last checkpoint %s'

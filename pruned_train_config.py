@@ -1,7 +1,7 @@
 """Configuration of `python pruned_train.py` (and the defaults of every other tool).
 
 Edit the values here, or copy this file and change what you need (see `demo_config.py`). Entry scripts
-validate the whole config at start-up (`lib.helper.config_check.validate_config`): a bad value stops the
+validate the whole config at start-up (`lib.config.validate_config`): a bad value stops the
 program with one line naming the field.
 """
 from easydict import EasyDict as edict

@@ -18,8 +18,9 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry  # noqa: E402
-from tools.ap_eval import wider_eval  # noqa: E402
+from lib.common.cli import main_entry  # noqa: E402
+from lib.evaluation import ground_truth, protocol  # noqa: E402
+from lib.evaluation.results import read_predictions  # noqa: E402
 
 
 def fake_predictions(face_boxes, per_image, rng):
@@ -67,13 +68,13 @@ def main():
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
 
-    gt, load_s = timed(wider_eval.load_ground_truth, args.gt)
-    wider_eval.overlap_kernel()  # fail early, with the build command, if the extension is missing
+    gt, load_s = timed(ground_truth.load_ground_truth, args.gt)
+    protocol.overlap_kernel()  # fail early, with the build command, if the extension is missing
     work = tempfile.mkdtemp(prefix='bench_ap_')
     try:
         total, write_s = timed(write_result_folder, work, gt, args.per_image, args.seed)
-        preds, read_s = timed(lambda: wider_eval.read_predictions(work, gt, progress=False))
-        results, eval_s = timed(lambda: wider_eval.evaluate_predictions(preds, gt, progress=False))
+        preds, read_s = timed(lambda: read_predictions(work, gt, progress=False))
+        results, eval_s = timed(lambda: protocol.evaluate_predictions(preds, gt, progress=False))
     finally:
         shutil.rmtree(work)
 

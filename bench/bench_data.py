@@ -17,7 +17,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lib.data.augment import augment_train  # noqa: E402
-from lib.data.loader import BatchLoader, read_image  # noqa: E402
+from lib.common.image import read_image  # noqa: E402
+from lib.data.loader import BatchLoader  # noqa: E402
 from lib.data.synthetic import make_synthetic_wider  # noqa: E402
 from lib.data.wider import convert_split  # noqa: E402
 

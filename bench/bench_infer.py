@@ -4,19 +4,19 @@
     python bench/bench_infer.py --width=0.25         # a smaller model
     python bench/bench_infer.py --pb=export/detector.pb   # an existing graph (e.g. dense vs --slim)
 
-Times session.run of the frozen graph (preprocessing, backbone, heads, decoding, NMS) on random uint8 images;
+Times FaceDetector.detect_batch (batching, the frozen graph with its decoding and NMS, mapping back) on random
+uint8 images;
 a random model keeps many boxes above the score threshold, so NMS runs near its worst case.
 """
 import argparse
 import os
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry, setup_tensorflow  # noqa: E402
+from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,7 +34,7 @@ def parse_args(argv=None):
 
 
 def parse_sizes(text):
-    from lib.helper.errors import UserError
+    from lib.common.errors import UserError
     sizes = []
     for token in text.split(','):
         try:
@@ -49,33 +49,15 @@ def parse_sizes(text):
 
 def random_frozen_model(config, width, score_thres, folder):
     """Freeze a randomly initialised model of ``width`` into ``folder``; returns the .pb path."""
-    import tensorflow.compat.v1 as tf
-    from lib.anchors.generator import anchor_spec_from_config
-    from lib.freeze import freeze_checkpoint
-    from lib.model.arch import Architecture
-    from lib.model.dsfd import build_inference_graph
+    from lib import checkpoint
+    from lib.config import dense_architecture
+    from lib.export.freeze import freeze_checkpoint
     config.MODEL.width_mult = width
     if score_thres is not None:
         config.TEST.score_thres = score_thres
-    with tf.Graph().as_default():
-        build_inference_graph(Architecture.from_model_config(config.MODEL), anchor_spec_from_config(config.ANCHOR),
-                              config.ANCHOR.encode_scale, config.TEST, config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD)
-        with tf.Session() as session:
-            session.run(tf.global_variables_initializer())
-            ckpt = tf.train.Saver().save(session, os.path.join(folder, 'random.ckpt'), write_meta_graph=False)
+    ckpt = os.path.join(folder, 'random.ckpt')
+    checkpoint.write_checkpoint(checkpoint.random_model_values(dense_architecture(config)), ckpt)
     return freeze_checkpoint(ckpt, config, os.path.join(folder, 'detector.pb'))['output_path']
-
-
-def time_runs(detector, batch, repeats):
-    """Seconds of each of ``repeats`` session runs after one warm-up."""
-    feed = {detector.input: batch}
-    detector.session.run(detector.outputs, feed)
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        detector.session.run(detector.outputs, feed)
-        seconds.append(time.perf_counter() - start)
-    return seconds
 
 
 @main_entry
@@ -83,8 +65,8 @@ def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()
     import numpy as np
-    from lib.detector import FaceDetector
-    from lib.helper.config_check import load_config
+    from lib.inference.detector import FaceDetector, latency_seconds
+    from lib.config import load_config
     sizes = parse_sizes(args.sizes)
     batches = [int(b) for b in args.batches.split(',')]
     with tempfile.TemporaryDirectory() as folder:
@@ -103,8 +85,8 @@ def main(argv=None):
         with FaceDetector(pb, threads=args.threads) as detector:
             for width, height in sizes:
                 for batch_size in batches:
-                    batch = rng.randint(0, 256, (batch_size, height, width, 3)).astype(np.uint8)
-                    seconds = np.array(time_runs(detector, batch, args.repeats))
+                    batch = list(rng.randint(0, 256, (batch_size, height, width, 3)).astype(np.uint8))
+                    seconds = np.array(latency_seconds(detector, batch, args.repeats, warmup=1))
                     median = np.median(seconds)
                     print('| %dx%d | %d | %d | %.1f | %.1f | %.2f |'
                           % (width, height, batch_size, args.threads, median * 1e3,

@@ -12,7 +12,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import setup_tensorflow  # noqa: E402
+from lib.common.cli import setup_tensorflow  # noqa: E402
 
 
 def synthetic_lists(directory, num_train, num_val):
@@ -32,7 +32,7 @@ def synthetic_lists(directory, num_train, num_val):
 
 def bench_width(directory, lists, width, steps, batch_size, process_num, size):
     """Train 2 epochs of ``steps`` steps; report the second (warm) epoch."""
-    from lib.helper.config_check import load_config
+    from lib.config import load_config
     from lib.train.trainer import train
     config = load_config(os.path.join(ROOT, 'pruned_train_config.py'))
     config.DATA.train_txt_path, config.DATA.val_txt_path = lists

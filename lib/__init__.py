@@ -1,4 +1,1 @@
-"""Pruned DSFD library. Importing it quiets TensorFlow's C++ start-up logging (users see their own output)."""
-import os
-
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+"""Pruned DSFD: the library behind the scripts (importing it has no side effect; entry scripts set TensorFlow up)."""

@@ -8,7 +8,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from lib.helper.cli import setup_tensorflow  # noqa: E402
+from lib.common.cli import setup_tensorflow  # noqa: E402
 
 tf = setup_tensorflow()
 

@@ -5,11 +5,10 @@ import os
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.anchors.generator import anchor_spec_from_config
-from lib.freeze import INPUT_NAME, OUTPUT_NAMES, write_graph_def
-from lib.helper.config_check import load_config
-from lib.model.arch import Architecture
-from lib.model.dsfd import build_inference_graph
+from lib import checkpoint
+from lib.config import dense_architecture, inference_graph, load_config
+from lib.export.freeze import write_graph_def
+from lib.model.dsfd import INPUT_NAME, OUTPUT_NAMES
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_PATH = os.path.join(ROOT, 'pruned_train_config.py')
@@ -24,39 +23,28 @@ def tiny_config(width=0.125, score_thres=0.3, max_detect=50):
     return config
 
 
-def _build(config, arch):
-    return build_inference_graph(arch, anchor_spec_from_config(config.ANCHOR), config.ANCHOR.encode_scale,
-                                 config.TEST, config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD)
-
-
 def random_checkpoint(config, prefix, arch=None, seed=0, bias_std=0.):
     """Save a randomly initialised model (plus training-only variables, as a trainer writes) at ``prefix``.
 
     ``bias_std`` > 0 gives every bias random values too (so zeroed channels are visible in the outputs);
     """
-    arch = arch or Architecture.from_model_config(config.MODEL)
-    with tf.Graph().as_default():
-        tf.set_random_seed(seed)
-        _build(config, arch)
-        model_vars = tf.global_variables()
-        tf.train.get_or_create_global_step()
-        tf.get_variable('unrelated/Momentum', [3], initializer=tf.ones_initializer())
-        with tf.Session() as session:
-            session.run(tf.global_variables_initializer())
-            if bias_std:
-                rng = np.random.RandomState(seed)
-                for var in model_vars:
-                    if var.op.name.endswith('biases'):
-                        var.load(rng.normal(0, bias_std, var.shape.as_list()).astype(np.float32), session)
-            tf.train.Saver().save(session, prefix, write_meta_graph=False)
+    values = checkpoint.random_model_values(arch or dense_architecture(config), seed)
+    if bias_std:
+        rng = np.random.RandomState(seed)
+        for name, value in values.items():
+            if name.endswith('biases'):
+                values[name] = rng.normal(0, bias_std, value.shape).astype(np.float32)
+    values['global_step'] = np.array(7, np.int64)
+    values['unrelated/Momentum'] = np.ones(3, np.float32)
+    checkpoint.write_checkpoint(values, prefix)
     return prefix
 
 
 def checkpoint_outputs(config, prefix, images, arch=None):
     """The inference outputs of a checkpoint run in a normal (unfrozen) session."""
-    arch = arch or Architecture.from_model_config(config.MODEL)
+    arch = arch or dense_architecture(config)
     with tf.Graph().as_default():
-        placeholder, outputs, _ = _build(config, arch)
+        placeholder, outputs, _ = inference_graph(config, arch)
         with tf.Session() as session:
             tf.train.Saver(var_list=tf.global_variables()).restore(session, prefix)
             return session.run(outputs, {placeholder: images})
@@ -64,7 +52,7 @@ def checkpoint_outputs(config, prefix, images, arch=None):
 
 def frozen_outputs(pb_path, images):
     """Run a frozen graph by its interface names."""
-    from lib.freeze import load_graph_def
+    from lib.inference.detector import load_graph_def
     with tf.Graph().as_default() as graph:
         tf.import_graph_def(load_graph_def(pb_path), name='')
         with tf.Session() as session:

@@ -2,12 +2,11 @@
 import os
 
 import numpy as np
-import tensorflow.compat.v1 as tf
 
-from lib.helper.config_check import load_config
-from lib.model.arch import PRUNABLE_LAYERS, Architecture
-from lib.pruning import checkpoint_io
-from lib.pruning.registry import build_model_graph, layer_scope
+from lib import checkpoint
+from lib.config import dense_architecture, load_config
+from lib.model.arch import PRUNABLE_LAYERS
+from lib.pruning.registry import layer_scope
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_CONFIG = os.path.join(ROOT, 'pruned_train_config.py')
@@ -22,7 +21,7 @@ def small_config(width_mult=0.25, size=128):
 
 
 def dense_arch(config):
-    return Architecture.from_model_config(config.MODEL)
+    return dense_architecture(config)
 
 
 def random_dead(arch, fraction=0.4, seed=0):
@@ -38,14 +37,7 @@ def random_dead(arch, fraction=0.4, seed=0):
 
 def random_values(arch, seed=0, head_gain=100.):
     """{name: array} of a randomly initialised model, head weights scaled up so scores spread out."""
-    graph = build_model_graph(arch)[0]
-    with graph.as_default():
-        tf.set_random_seed(seed)
-        variables = tf.global_variables()
-        with tf.Session() as session:
-            session.run(tf.global_variables_initializer())
-            arrays = session.run(variables)
-    values = {checkpoint_io.variable_name(v): a for v, a in zip(variables, arrays)}
+    values = checkpoint.random_model_values(arch, seed)
     for name in values:
         if name.startswith('head/') and name.endswith('/weights'):
             values[name] = values[name] * head_gain
@@ -65,5 +57,5 @@ def write_random_checkpoint(arch, prefix, dead=None, seed=0, extra=True):
     if extra:
         values.update({name + '/Momentum': np.full_like(value, 0.5) for name, value in values.items()})
         values['global_step'] = np.array(123, np.int64)
-    checkpoint_io.write_checkpoint(values, prefix)
+    checkpoint.write_checkpoint(values, prefix)
     return values

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from lib.helper.config_check import check_pruned_ratio, load_config, validate_config
-from lib.helper.errors import UserError
+from lib.config import check_pruned_ratio, load_config, validate_config
+from lib.common.errors import UserError
 from lib.model.arch import PRUNABLE_LAYERS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

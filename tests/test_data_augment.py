@@ -1,47 +1,12 @@
-"""Augmentation keeps boxes and pixels together; letterbox inverts exactly; flip is exact."""
+"""Augmentation keeps boxes and pixels together; flip is exact; anchor sampling uses the model's anchor sizes."""
 import cv2
 import numpy as np
 import pytest
 
 from lib.data import augment
+from image_helpers import MEAN, greenness, scene
 
-MEAN = augment.PIXEL_MEAN
-FILL = np.array([int(round(v)) for v in MEAN], np.uint8)
-GREEN = np.array([0, 255, 0], np.uint8)
-
-
-def scene(height, width, boxes, rng):
-    """Grey noise with a pure green block for every box."""
-    image = rng.randint(90, 160, (height, width, 3)).astype(np.uint8)
-    image[..., 1] = image[..., 0]
-    for x1, y1, x2, y2 in np.asarray(boxes, int):
-        image[y1:y2, x1:x2] = GREEN
-    return image
-
-
-def greenness(image, box, inset=1.0):
-    x1, y1, x2, y2 = box
-    x1, y1 = int(np.ceil(x1 + inset)), int(np.ceil(y1 + inset))
-    x2, y2 = int(np.floor(x2 - inset)), int(np.floor(y2 - inset))
-    patch = image[y1:y2, x1:x2].reshape(-1, 3).astype(np.float32)
-    return patch[:, 1].mean() - patch[:, [0, 2]].mean()
-
-
-@pytest.mark.parametrize('shape, size', [((480, 640), (320, 320)), ((300, 200), (256, 384)),
-                                         ((100, 1000), (640, 640)), ((50, 60), (640, 640))])
-def test_letterbox_maps_boxes_and_back_exactly(shape, size):
-    rng = np.random.RandomState(0)
-    boxes = np.array([[10, 5, 40, 30], [0, 0, shape[1], shape[0]]], np.float32)
-    out, mapped, lb = augment.letterbox(scene(shape[0], shape[1], boxes[:1], rng), size, MEAN, boxes)
-    assert out.shape == size + (3,) and out.dtype == np.uint8
-    np.testing.assert_allclose(lb.to_original(mapped), boxes, atol=1e-4)
-    np.testing.assert_allclose(lb.to_original(lb.to_input(boxes)), boxes, atol=1e-4)
-    full = mapped[1]  # the whole image maps to whole pixels at the top-left; the rest is pixel_mean
-    assert full[0] == 0 and full[1] == 0 and full[2] == round(full[2]) and full[3] == round(full[3])
-    assert max(full[2] / size[1], full[3] / size[0]) == pytest.approx(1.0, abs=1e-6)  # one side fills
-    assert (out[int(full[3]):] == FILL).all() and (out[:, int(full[2]):] == FILL).all()
-    assert greenness(out, mapped[0]) > 150 or min(mapped[0][2:] - mapped[0][:2]) < 4
-
+ANCHOR_SIZES = (16, 32, 64, 128, 256, 512)
 
 def test_hflip_is_exact_and_an_involution():
     rng = np.random.RandomState(1)
@@ -66,7 +31,7 @@ def test_training_augmentation_keeps_boxes_on_their_faces():
             x, y = rng.randint(0, width - w), rng.randint(0, height - w)
             boxes.append([x, y, x + w, y + w])
         image = scene(height, width, boxes, rng)
-        out, out_boxes = augment.augment_train(image, boxes, (256, 256), rng, MEAN, colour=False)
+        out, out_boxes = augment.augment_train(image, boxes, (256, 256), rng, MEAN, ANCHOR_SIZES, colour=False)
         assert out.shape == (256, 256, 3) and out.dtype == np.uint8 and out_boxes.dtype == np.float32
         for box in out_boxes:
             assert (box >= 0).all() and box[2] <= 256 and box[3] <= 256
@@ -88,7 +53,7 @@ def test_anchor_sampling_rescales_the_face_to_an_anchor_scale():
     boxes = np.array([[300, 200, 340, 240]], np.float32)  # 40 px: nearest anchor 32
     sizes = []
     for _ in range(200):
-        window = augment.anchor_sampling_window(boxes, (600, 800), (640, 640), rng)
+        window = augment.anchor_sampling_window(boxes, (600, 800), (640, 640), ANCHOR_SIZES, rng)
         x0, y0, x1, y1 = window
         assert x0 <= 300 and x1 >= 340 and y0 <= 200 and y1 >= 240
         sizes.append(40 * 640 / (x1 - x0))
@@ -120,21 +85,6 @@ def test_faces_whose_centre_leaves_the_window_are_dropped_others_clipped():
     np.testing.assert_array_equal(out, [[75, 10, 100, 30], [35, 50, 45, 60]])
 
 
-def test_window_outside_the_image_is_pixel_mean():
-    image = np.full((50, 50, 3), 7, np.uint8)
-    out = augment.render_window(image, (-50, -50, 50, 50), (1.0, 1.0), (120, 110), MEAN)
-    assert (out[:48, :48] == FILL).all() and (out[52:100, 52:100] == 7).all()
-    assert (out[100:] == FILL).all() and (out[:, 100:] == FILL).all()
-
-
-def test_strong_shrink_keeps_geometry():
-    rng = np.random.RandomState(5)
-    image = scene(2000, 1600, [[400, 800, 800, 1200]], rng)
-    out, mapped, lb = augment.letterbox(image, (200, 200), MEAN, np.array([[400, 800, 800, 1200]], np.float32))
-    np.testing.assert_allclose(mapped, [[40, 80, 80, 120]], atol=0.1)
-    assert greenness(out, mapped[0]) > 150
-
-
 def test_colour_distortion_hue_wraps_and_saturation_clips():
     class Fixed(object):  # every jitter on, at chosen values
         def __init__(self, values):
@@ -154,3 +104,13 @@ def test_colour_distortion_hue_wraps_and_saturation_clips():
     assert out[0, 0, 2] > out[0, 0, 1]  # blue rises above green: towards magenta, not orange
     grey = np.full((2, 2, 3), 100, np.uint8)
     np.testing.assert_array_equal(augment.distort_colour(grey, Fixed([1.5, 20.0, 1.5, 0])), np.full((2, 2, 3), 170))
+
+
+def test_anchor_sampling_uses_the_given_anchor_sizes():
+    rng = np.random.RandomState(6)
+    boxes = np.array([[300, 200, 340, 240]], np.float32)  # 40 px: nearest of (40, 80) is 40
+    sizes = []
+    for _ in range(200):
+        x0, _, x1, _ = augment.anchor_sampling_window(boxes, (600, 800), (640, 640), (40, 80), rng)
+        sizes.append(40 * 640 / (x1 - x0))
+    assert 20 <= min(sizes) < 30 and 120 < max(sizes) <= 160  # anchors 40 or 80, x0.5..x2

@@ -15,6 +15,7 @@ from lib.data.wider import convert_split
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = (96, 128)
+PREP = dict(pixel_mean=(123.675, 116.28, 103.53), anchor_sizes=(16, 32, 64, 128, 256, 512))
 
 
 @pytest.fixture(scope='module')
@@ -51,7 +52,7 @@ def collect(loader, epoch):
 
 
 def test_batch_layout_and_targets(samples):
-    with BatchLoader(samples, 4, SIZE, True, target_fn=count_targets, seed=1) as loader:
+    with BatchLoader(samples, 4, SIZE, True, **PREP, target_fn=count_targets, seed=1) as loader:
         assert len(loader) == 4
         batches = collect(loader, 0)
     assert len(batches) == 4
@@ -64,7 +65,7 @@ def test_batch_layout_and_targets(samples):
 
 
 def test_validation_keeps_order_and_every_sample(samples):
-    with BatchLoader(samples, 5, SIZE, False, process_num=2, prefetch_size=2) as loader:
+    with BatchLoader(samples, 5, SIZE, False, **PREP, process_num=2, prefetch_size=2) as loader:
         assert len(loader) == 4
         batches = collect(loader, 0)
     assert [len(b['paths']) for b in batches] == [5, 5, 5, 1]
@@ -73,7 +74,7 @@ def test_validation_keeps_order_and_every_sample(samples):
 
 def test_in_process_reproducible_and_equal_to_one_worker(samples):
     def run(**kwargs):
-        with BatchLoader(samples, 4, SIZE, True, target_fn=count_targets, seed=5, **kwargs) as loader:
+        with BatchLoader(samples, 4, SIZE, True, **PREP, target_fn=count_targets, seed=5, **kwargs) as loader:
             return collect(loader, 2)
 
     a, b, one = run(), run(), run(process_num=1)
@@ -87,7 +88,7 @@ def test_in_process_reproducible_and_equal_to_one_worker(samples):
 
 
 def test_no_sample_repeated_within_an_epoch(samples):
-    with BatchLoader(samples, 3, SIZE, True, process_num=3, seed=2) as loader:
+    with BatchLoader(samples, 3, SIZE, True, **PREP, process_num=3, seed=2) as loader:
         for epoch in (0, 1):
             paths = sum((b['paths'] for b in loader.epoch(epoch)), [])
             assert len(paths) == 15 == len(set(paths))
@@ -95,7 +96,7 @@ def test_no_sample_repeated_within_an_epoch(samples):
 
 def test_workers_are_seeded_differently(samples):
     same = [samples[0]] * 8
-    with BatchLoader(same, 1, SIZE, True, process_num=2, seed=4) as loader:
+    with BatchLoader(same, 1, SIZE, True, **PREP, process_num=2, seed=4) as loader:
         first = [b['images'] for b in loader.epoch(0)]
         second = [b['images'] for b in loader.epoch(1)]
     worker0, worker1 = first[0::2], first[1::2]
@@ -104,7 +105,7 @@ def test_workers_are_seeded_differently(samples):
 
 
 def test_abandoned_epoch_then_full_epoch(samples):
-    with BatchLoader(samples, 2, SIZE, True, process_num=2, prefetch_size=4) as loader:
+    with BatchLoader(samples, 2, SIZE, True, **PREP, process_num=2, prefetch_size=4) as loader:
         iterator = loader.epoch(0)
         next(iterator)
         del iterator
@@ -113,7 +114,7 @@ def test_abandoned_epoch_then_full_epoch(samples):
 
 
 def test_close_ends_every_worker(samples):
-    loader = BatchLoader(samples, 2, SIZE, True, process_num=2)
+    loader = BatchLoader(samples, 2, SIZE, True, **PREP, process_num=2)
     pids = loader.pids
     assert len(pids) == 2 and all(alive(p) for p in pids)
     next(iter(loader.epoch(0)))
@@ -129,7 +130,7 @@ def failing_target(boxes):
 
 
 def test_worker_exception_surfaces_and_ends_workers(samples):
-    loader = BatchLoader(samples, 2, SIZE, True, target_fn=failing_target, process_num=2)
+    loader = BatchLoader(samples, 2, SIZE, True, **PREP, target_fn=failing_target, process_num=2)
     pids = loader.pids
     with pytest.raises(WorkerError, match='target assignment exploded'):
         collect(loader, 0)
@@ -137,7 +138,7 @@ def test_worker_exception_surfaces_and_ends_workers(samples):
 
 
 def test_killed_worker_is_an_error_not_a_hang(samples):
-    loader = BatchLoader(samples, 2, SIZE, True, process_num=2)
+    loader = BatchLoader(samples, 2, SIZE, True, **PREP, process_num=2)
     os.kill(loader.pids[1], signal.SIGKILL)
     with pytest.raises(WorkerError, match='died'):
         collect(loader, 0)
@@ -151,11 +152,11 @@ def test_corrupt_and_missing_images_are_skipped(samples, tmp_path, caplog, proce
     broken = samples[:5] + [(corrupt, np.zeros((0, 4), np.float32)),
                             (str(tmp_path / 'missing.jpg'), np.zeros((0, 4), np.float32))]
     with caplog.at_level(logging.WARNING, logger='lib.data.loader'):
-        with BatchLoader(broken, 7, SIZE, True, process_num=process_num) as loader:
+        with BatchLoader(broken, 7, SIZE, True, **PREP, process_num=process_num) as loader:
             batch, = collect(loader, 0)
             assert batch['images'].shape[0] == 7  # training batches keep their size
             assert loader.skipped == 2 and len(loader) == 0  # both left out from now on
-        with BatchLoader(broken, 4, SIZE, False, process_num=process_num) as loader:
+        with BatchLoader(broken, 4, SIZE, False, **PREP, process_num=process_num) as loader:
             paths = sum((b['paths'] for b in loader.epoch(0)), [])
             assert paths == [p for p, _ in samples[:5]] and loader.skipped == 2
     if process_num == 0:
@@ -169,7 +170,7 @@ sys.path.insert(0, %r)
 from lib.data.loader import BatchLoader
 from lib.data.wider import convert_split
 samples = convert_split(%r, 'train', keep_empty=True)[0]
-loader = BatchLoader(samples, 2, (64, 64), True, process_num=2)
+loader = BatchLoader(samples, 2, (64, 64), True, pixel_mean=(0, 0, 0), anchor_sizes=(16, 32), process_num=2)
 print(' '.join(str(p) for p in loader.pids), flush=True)
 epoch = 0
 while True:
@@ -200,9 +201,9 @@ def big_targets(boxes):
 
 
 def test_targets_too_big_for_shared_memory_still_arrive(samples):
-    with BatchLoader(samples, 4, SIZE, True, target_fn=big_targets, process_num=1, seed=6) as loader:
+    with BatchLoader(samples, 4, SIZE, True, **PREP, target_fn=big_targets, process_num=1, seed=6) as loader:
         batches = collect(loader, 0)
-    with BatchLoader(samples, 4, SIZE, True, target_fn=big_targets, seed=6) as loader:
+    with BatchLoader(samples, 4, SIZE, True, **PREP, target_fn=big_targets, seed=6) as loader:
         expected = collect(loader, 0)
     for got, want in zip(batches, expected):
         np.testing.assert_array_equal(got['big'], want['big'])

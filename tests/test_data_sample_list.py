@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from lib.data.sample_list import format_sample, read_sample_list, write_sample_list
-from lib.helper.errors import UserError
+from lib.common.errors import UserError
 
 
 def test_round_trip_with_empty_and_fractional_boxes(tmp_path):

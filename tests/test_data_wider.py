@@ -10,7 +10,7 @@ import pytest
 from lib.data.sample_list import read_sample_list
 from lib.data.synthetic import make_synthetic_wider
 from lib.data.wider import convert_split, format_annotations, parse_annotations, select_faces
-from lib.helper.errors import UserError
+from lib.common.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PREPARE = os.path.join(ROOT, 'tools', 'prepare_wider_data.py')

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, report_measurement
-from lib.helper.config_check import load_config
-from lib.helper.io import read_json
+from lib.config import load_config
+from lib.common.io import read_json
 
 E2E_CONFIG = '''import sys
 sys.path.insert(0, {root!r})
@@ -56,12 +56,13 @@ def test_pruning_pays(pipeline):
 
 
 def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
-    from lib.detector import FaceDetector
-    from lib.freeze import freeze_checkpoint
-    from lib.pruning.masks import mask_path, read_mask
+    from lib.inference.detector import FaceDetector
+    from lib.export.freeze import freeze_checkpoint
+    from lib.checkpoint import mask_path
+    from lib.pruning.masks import read_mask
     from lib.pruning.selection import hard_prune_checkpoint
-    from lib.data.loader import read_image
-    from lib.wider_inference import list_images
+    from lib.common.image import read_image
+    from lib.inference.wider import list_images
     summary, config_path, _ = pipeline
     config = load_config(config_path)
     pruned_ckpt = summary['pruned']['checkpoint']

@@ -9,9 +9,10 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from export_graphs import ROOT, checkpoint_outputs, frozen_outputs, random_checkpoint, tiny_config
-from lib.detector import FaceDetector
-from lib.freeze import freeze_checkpoint, resolve_checkpoint
-from lib.helper.errors import UserError
+from lib.inference.detector import FaceDetector
+from lib.checkpoint import resolve_checkpoint
+from lib.export.freeze import freeze_checkpoint
+from lib.common.errors import UserError
 
 IMAGES = np.random.RandomState(1).randint(0, 256, (2, 96, 128, 3)).astype(np.uint8)
 
@@ -100,7 +101,7 @@ def test_frozen_graph_loads_in_the_other_tensorflow(dense, tmp_path):
         pytest.skip('the other TF environment is not installed')
     np.save(str(tmp_path / 'images.npy'), IMAGES)
     script = ("import sys, numpy as np; sys.path[:0] = [%r, %r]\n"
-              "from lib.helper.cli import setup_tensorflow; setup_tensorflow()\n"
+              "from lib.common.cli import setup_tensorflow; setup_tensorflow()\n"
               "from export_graphs import frozen_outputs\n"
               "out = frozen_outputs(%r, np.load(%r))\n"
               "np.savez(%r, **out)\n" % (ROOT, os.path.join(ROOT, 'tests'), dense[2],

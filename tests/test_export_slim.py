@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 
 from export_graphs import ROOT, checkpoint_outputs, frozen_outputs, random_checkpoint, tiny_config
-from lib.freeze import freeze_checkpoint, slim_checkpoint_for
-from lib.helper.errors import UserError
-from lib.model.arch import PRUNABLE_LAYERS, Architecture, arch_path
-from lib.pruning.masks import mask_path, write_mask
+from lib.export.freeze import freeze_checkpoint
+from lib.pruning.slimming import slim_checkpoint_for
+from lib.common.errors import UserError
+from lib.checkpoint import arch_path, mask_path
+from lib.config import dense_architecture
+from lib.model.arch import PRUNABLE_LAYERS, Architecture
+from lib.pruning.masks import write_mask
 from lib.pruning.selection import hard_prune_checkpoint
 
 IMAGES = np.random.RandomState(2).randint(0, 256, (2, 96, 128, 3)).astype(np.uint8)
@@ -27,7 +30,7 @@ def pruned(tmp_path_factory):
     kept = {name: sorted(rng.choice(dense_arch.channels[name], max(1, int(dense_arch.channels[name] * 0.6)),
                                     replace=False).tolist()) for name in PRUNABLE_LAYERS}
     write_mask(mask_path(ckpt), kept, 'weight', 0., ckpt)
-    slim_ckpt = slim_checkpoint_for(ckpt, config, str(folder / 'export' / 'slim'))
+    slim_ckpt = slim_checkpoint_for(ckpt, dense_arch, str(folder / 'export' / 'slim'))
     slim_pb = str(folder / 'export' / 'detector.pb')
     info = freeze_checkpoint(slim_ckpt, config, slim_pb)
     hard = hard_prune_checkpoint(ckpt, kept, str(folder / 'hard' / 'hard.ckpt'))
@@ -47,7 +50,7 @@ def test_slim_frozen_graph_equals_the_hard_pruned_model(pruned):
 def test_slim_checkpoint_is_smaller_and_carries_its_architecture(pruned):
     config, ckpt, kept, slim_ckpt, _, info, _, folder = pruned
     assert os.path.isfile(arch_path(slim_ckpt))
-    assert slim_checkpoint_for(slim_ckpt, config, str(folder / 'unused')) == slim_ckpt  # already slim
+    assert slim_checkpoint_for(slim_ckpt, dense_architecture(config), str(folder / 'unused')) == slim_ckpt  # already slim
     dense_pb = str(folder / 'dense.pb')
     dense_size = freeze_checkpoint(ckpt, config, dense_pb)['file_size']
     assert info['file_size'] < 0.6 * dense_size
@@ -56,7 +59,7 @@ def test_slim_checkpoint_is_smaller_and_carries_its_architecture(pruned):
 def test_slim_without_a_mask_is_a_user_error(pruned, tmp_path):
     config, _, _, _, _, _, hard, _ = pruned
     with pytest.raises(UserError, match='mask file not found.*--mask'):
-        slim_checkpoint_for(hard, config, str(tmp_path))
+        slim_checkpoint_for(hard, dense_architecture(config), str(tmp_path))
 
 
 def test_auto_freeze_slim_cli_with_a_mask_flag(pruned, tmp_path):

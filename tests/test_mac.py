@@ -10,22 +10,27 @@ import cv2
 import numpy as np
 import pytest
 
+import mac
+
 from lib.data.sample_list import write_sample_list
+from lib.evaluation import protocol
 from lib.data.synthetic import make_synthetic_wider
 from lib.data.wider_mat import write_ground_truth
-from lib.detector import FaceDetector
-from lib.freeze import freeze_checkpoint
-from lib.helper.config_check import load_config
-from lib.helper.errors import UserError
+from lib.inference.detector import FaceDetector
+from lib.export.freeze import freeze_checkpoint
+from lib.config import load_config
+from lib.common.errors import UserError
 from lib.model.arch import PRUNABLE_LAYERS
-from lib.pruning import checkpoint_io, mac_tool, sensitivity
-from lib.pruning.masks import mask_path, write_mask
-from lib.pruning.sensitivity_ap import WiderApSet
+from lib import checkpoint
+from lib.pruning import sensitivity
+from lib.checkpoint import mask_path
+from lib.pruning.masks import write_mask
+from lib.evaluation.subset import ValSubset
 from lib.pruning.slimming import slim_checkpoint
-from lib.data.loader import read_image
-from lib.wider_inference import walk_images, write_result
+from lib.common.image import read_image
+from lib.evaluation.results import write_result
+from lib.inference.wider import walk_images
 from pruning_helpers import ROOT, dense_arch, random_dead, small_config, write_random_checkpoint
-from tools.ap_eval import wider_eval
 
 WIDTH = 0.125
 AP_SIZE = 128  # the training config's DATA.hin / win: the input size the sensitivity AP runs at
@@ -41,7 +46,7 @@ def run_script(setup, *flags):
 def run_mac(setup, capsys, *flags):
     """mac.py's logic in this process (fast); returns what it printed. UserErrors propagate."""
     capsys.readouterr()
-    mac_tool.main(['--config=' + setup['mac_config']] + list(flags), setup['mac_config'])
+    mac.run(['--config=' + setup['mac_config']] + list(flags))
     return capsys.readouterr().out
 
 
@@ -59,7 +64,7 @@ def setup(tmp_path_factory):
     for name in values:  # boxes = anchors, so the random model's detections reach a non-zero AP
         if '/box/' in name:
             values[name] = np.zeros_like(values[name])
-    checkpoint_io.write_checkpoint(values, str(folder / 'model.ckpt'))
+    checkpoint.write_checkpoint(values, str(folder / 'model.ckpt'))
     rng = np.random.RandomState(0)
     samples = []
     for i in range(3):
@@ -98,8 +103,7 @@ def dense_pb(setup, tmp_path_factory):
 def sensitivity_json(setup, tmp_path_factory, *flags):
     """mac.py --sensitivity (+ flags) in this process -> its JSON."""
     out = str(tmp_path_factory.mktemp('sens') / 'sens.json')
-    mac_tool.main(['--config=' + setup['mac_config'], '--sensitivity', '--json=' + out] + list(flags),
-                  setup['mac_config'])
+    mac.run(['--config=' + setup['mac_config'], '--sensitivity', '--json=' + out] + list(flags))
     return json.load(open(out))
 
 
@@ -118,8 +122,8 @@ def reference_ap(pb_path, items, gt_dir, result_dir):
     with FaceDetector(pb_path) as detector:
         detections = detector.detect_batch([read_image(item.path) for item in items], 0., (AP_SIZE, AP_SIZE))
     for item, boxes in zip(items, detections):
-        write_result(result_dir, item, boxes)
-    return wider_eval.evaluate(result_dir, gt_dir, progress=False)
+        write_result(result_dir, item.event, item.name, boxes)
+    return protocol.evaluate(result_dir, gt_dir, progress=False)
 
 
 def test_plan_width_one_oracle(setup, tmp_path):
@@ -245,12 +249,14 @@ def test_sensitivity_ap_columns_and_dense_row_match_the_frozen_graph(wider, dens
 
 
 def test_sensitivity_ap_counts_only_the_images_run(wider, dense_pb, tmp_path):
-    ap_set = WiderApSet(wider['root'], 2, (AP_SIZE, AP_SIZE))
-    assert len(ap_set.items) == 2
+    ap_set = ValSubset(wider['root'], 2, (AP_SIZE, AP_SIZE))
+    assert len(ap_set.images) == 2
     with FaceDetector(dense_pb) as detector:
         measured = ap_set.average_precision(detector.detect_batch)
     write_ground_truth(str(tmp_path / 'gt2'), wider['val'][:2])  # the official files of just those two images
-    reference = reference_ap(dense_pb, ap_set.items, str(tmp_path / 'gt2'), str(tmp_path / 'ref'))
+    items = [item for item in walk_images(os.path.join(wider['root'], 'WIDER_val'))
+             if (item.event, item.name) in ap_set.images]
+    reference = reference_ap(dense_pb, items, str(tmp_path / 'gt2'), str(tmp_path / 'ref'))
     assert measured == {s: pytest.approx(reference[s], abs=1e-9) for s in ('easy', 'medium', 'hard')}
 
 

@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from lib.helper.errors import UserError
+from lib.common.errors import UserError
 from lib.model.arch import Architecture
-from lib.pruning.masks import check_kept, kept_counts, mask_path, read_mask, write_mask
+from lib.checkpoint import mask_path
+from lib.pruning.masks import check_kept, kept_counts, read_mask, write_mask
 from pruning_helpers import small_config
 
 

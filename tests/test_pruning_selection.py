@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from lib.helper.errors import UserError
-from lib.pruning import checkpoint_io
+from lib.common.errors import UserError
+from lib import checkpoint
 from lib.pruning.calibration import calibration_images
 from lib.pruning.selection import hard_prune_checkpoint, kept_from_scores, select_channels
 from pruning_helpers import dense_arch, small_config, write_random_checkpoint
@@ -28,7 +28,7 @@ def model(tmp_path_factory):
     values[LAYER + '/biases'][:4] = -1.
     values['vgg_16/conv1/conv1_1/biases'][:] = 0
     values['vgg_16/conv1/conv1_1/biases'][2] = 1e-4
-    checkpoint_io.write_checkpoint(values, prefix)
+    checkpoint.write_checkpoint(values, prefix)
     image_dir = folder / 'images'
     image_dir.mkdir()
     rng = np.random.RandomState(0)
@@ -37,9 +37,12 @@ def model(tmp_path_factory):
     return dict(config=config, arch=arch, prefix=prefix, folder=folder, image_dir=str(image_dir))
 
 
+NORMALISATION = ((123.675, 116.28, 103.53), (1., 1., 1.))
+
+
 def test_weight_criterion_keeps_negative_bias_channels(model, caplog):
     with caplog.at_level(logging.WARNING):
-        kept = select_channels(model['prefix'], model['arch'], 'weight', eps=1e-3)
+        kept = select_channels(model['prefix'], model['arch'], 'weight', 1e-3, *NORMALISATION)
     assert kept[LAYER] == [0, 1, 2, 3] + list(range(6, model['arch'].channels[LAYER]))
     assert kept['vgg_16/conv1/conv1_1'] == [2]  # all norms <= eps: the strongest one stays
     assert 'vgg_16/conv1/conv1_1' in caplog.text and 'keeping its strongest channel 2' in caplog.text
@@ -47,16 +50,16 @@ def test_weight_criterion_keeps_negative_bias_channels(model, caplog):
 
 
 def test_activation_criterion_drops_channels_that_never_fire(model):
-    images = calibration_images(model['image_dir'], 3, (64, 64))
-    kept = select_channels(model['prefix'], model['arch'], 'activation', eps=0., calib_images=images,
-                           pixel_mean=model['config'].DATA.PIXEL_MEAN)
+    mean, std = model['config'].DATA.PIXEL_MEAN, model['config'].DATA.PIXEL_STD
+    images = calibration_images(model['image_dir'], 3, (64, 64), mean)
+    kept = select_channels(model['prefix'], model['arch'], 'activation', 0., mean, std, images)
     assert not set(range(6)) & set(kept[LAYER])
     assert len(kept[LAYER]) > model['arch'].channels[LAYER] // 2
 
 
 def test_activation_without_images_is_a_user_error(model):
     with pytest.raises(UserError, match='calibration images'):
-        select_channels(model['prefix'], model['arch'], 'activation', calib_images=iter([]))
+        select_channels(model['prefix'], model['arch'], 'activation', 1e-3, *NORMALISATION, iter([]))
 
 
 def test_kept_from_scores_threshold_is_inclusive():
@@ -65,18 +68,18 @@ def test_kept_from_scores_threshold_is_inclusive():
 
 def test_missing_checkpoint(model):
     with pytest.raises(UserError, match='checkpoint not found'):
-        select_channels(str(model['folder'] / 'nope.ckpt'), model['arch'])
+        select_channels(str(model['folder'] / 'nope.ckpt'), model['arch'], 'weight', 1e-3, *NORMALISATION)
 
 
 def test_checkpoint_of_another_width(model):
     other = dense_arch(small_config(width_mult=0.25))
     with pytest.raises(UserError, match=r'does not fit the architecture: vgg_16/conv1/conv1_1/weights has shape'):
-        select_channels(model['prefix'], other)
+        select_channels(model['prefix'], other, 'weight', 1e-3, *NORMALISATION)
 
 
 def test_hard_prune_zeroes_and_copies(model):
     out = hard_prune_checkpoint(model['prefix'], {'fc7': [1, 2]}, str(model['folder'] / 'hard.ckpt'))
-    source, hard = checkpoint_io.read_checkpoint(model['prefix']), checkpoint_io.read_checkpoint(out)
+    source, hard = checkpoint.read_checkpoint(model['prefix']), checkpoint.read_checkpoint(out)
     assert not hard['vgg_16/fc7/weights'][..., 3:].any() and not hard['vgg_16/fc7/weights'][..., 0].any()
     np.testing.assert_array_equal(hard['vgg_16/fc7/weights'][..., 1:3], source['vgg_16/fc7/weights'][..., 1:3])
     np.testing.assert_array_equal(hard['fpn/lateral_3/weights'], source['fpn/lateral_3/weights'])

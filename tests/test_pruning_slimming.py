@@ -6,9 +6,10 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from lib.anchors.generator import anchor_spec_from_config
-from lib.model.arch import PRUNABLE_LAYERS, arch_path, load_arch
+from lib.checkpoint import arch_path, load_arch
+from lib.model.arch import PRUNABLE_LAYERS
 from lib.model.dsfd import build_inference_graph
-from lib.pruning import checkpoint_io
+from lib import checkpoint
 from lib.pruning.selection import hard_prune_checkpoint, select_channels
 from lib.pruning.slimming import slim_checkpoint
 from pruning_helpers import dense_arch, random_dead, small_config, write_random_checkpoint
@@ -40,7 +41,7 @@ def pruned(tmp_path_factory):
     source = str(folder / 'model.ckpt')
     dead = random_dead(arch, seed=0)
     write_random_checkpoint(arch, source, dead)
-    selected = select_channels(source, arch, 'weight', eps=1e-6)
+    selected = select_channels(source, arch, 'weight', 1e-6, (0., 0., 0.), (1., 1., 1.))
     kept = complement(arch, random_dead(arch, seed=1))
     hard = hard_prune_checkpoint(source, kept, str(folder / 'hard.ckpt'))
     slim_arch = slim_checkpoint(source, kept, arch, str(folder / 'slim.ckpt'))
@@ -56,7 +57,7 @@ def test_slim_arch_is_saved_and_smaller(pruned):
     assert load_arch(pruned['slim'], None) == pruned['slim_arch']
     for name in PRUNABLE_LAYERS:
         assert pruned['slim_arch'].channels[name] == len(pruned['kept'][name])
-    slim = checkpoint_io.read_checkpoint(pruned['slim'])
+    slim = checkpoint.read_checkpoint(pruned['slim'])
     assert slim['global_step'] == 123
     kept_43 = len(pruned['kept']['vgg_16/conv4/conv4_3'])
     assert slim['vgg_16/conv5/conv5_1/weights'].shape[2] == kept_43
@@ -87,8 +88,8 @@ def test_slim_model_equals_hard_pruned_model(pruned):
 
 
 def test_hard_pruned_checkpoint_zeroes_exactly_the_pruned_filters(pruned):
-    source = checkpoint_io.read_checkpoint(pruned['source'])
-    hard = checkpoint_io.read_checkpoint(pruned['hard'])
+    source = checkpoint.read_checkpoint(pruned['source'])
+    hard = checkpoint.read_checkpoint(pruned['hard'])
     assert set(hard) == set(source)
     for name in ('vgg_16/conv3/conv3_3', 'fc7', 'extra/extra_conv4'):
         scope = 'vgg_16/' + name if name == 'fc7' else name

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from lib.helper.errors import UserError
+from lib.common.errors import UserError
 from lib.model import layers, vgg
 from lib.model.arch import BACKBONE_LAYERS, Architecture
 from lib.train.restore import decimate, decimation_indices, restore_variables
@@ -87,5 +87,8 @@ def test_without_decimation_fc_stays_fresh(fake_vgg16, graph):
 def test_missing_checkpoint_is_a_user_error(tmp_path, graph):
     tf.get_variable('w', [1])
     with tf.Session() as session:
-        with pytest.raises(UserError, match='not a readable checkpoint'):
+        with pytest.raises(UserError, match='pretrained model not found: .*nope.ckpt'):
             restore_variables(session, str(tmp_path / 'nope.ckpt'), tf.global_variables())
+        (tmp_path / 'garbage.ckpt').write_bytes(b'not a checkpoint at all')
+        with pytest.raises(UserError, match='pretrained model .*garbage.ckpt: not a readable checkpoint'):
+            restore_variables(session, str(tmp_path / 'garbage.ckpt'), tf.global_variables())

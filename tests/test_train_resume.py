@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import tf
+from lib import checkpoint
 from lib.train import checkpoints
 from lib.train.schedule import learning_rate_at
 from tests.train_helpers import ROOT, tiny_overrides, write_config_file, write_tiny_dataset
@@ -28,7 +29,7 @@ def _wait_for_rolling_step(model_path, minimum, process, timeout=120):
     while time.time() < deadline and process.poll() is None:
         try:
             prefix = checkpoints.newest_checkpoint(model_path)[0] if os.path.isdir(model_path) else None
-            if prefix and checkpoints.checkpoint_global_step(prefix) >= minimum:
+            if prefix and checkpoint.global_step(prefix) >= minimum:
                 return
         except tf.errors.NotFoundError:
             pass  # the running training rotated that rolling checkpoint away between listing and reading it
@@ -65,5 +66,5 @@ def test_killed_training_resumes_with_step_and_lr(tmp_path):
     assert resumed.group(1) == prefix and int(resumed.group(2)) == step and resumed.group(3) == '0'
     assert float(resumed.group(4)) == learning_rate_at(step, BOUNDARIES, VALUES)
     for epoch in (1, 2):
-        assert checkpoints.checkpoint_global_step(os.path.join(model_path, 'epoch_%d.ckpt' % epoch)) \
+        assert checkpoint.global_step(os.path.join(model_path, 'epoch_%d.ckpt' % epoch)) \
             == epoch * STEPS_PER_EPOCH

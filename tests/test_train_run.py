@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from lib.helper.errors import UserError
+from lib.common.errors import UserError
+from lib import checkpoint
 from lib.train import checkpoints
 from lib.train.trainer import train
 from tests.train_helpers import make_config, tiny_overrides, write_tiny_dataset
@@ -72,7 +73,7 @@ def test_epoch_and_optimized_checkpoints(standard_run):
     model_path = config.MODEL.model_path
     for epoch in (1, 2):
         prefix = os.path.join(model_path, 'epoch_%d.ckpt' % epoch)
-        assert checkpoints.checkpoint_global_step(prefix) == 4 * epoch
+        assert checkpoint.global_step(prefix) == 4 * epoch
         assert os.path.isfile(prefix + '.arch.json')
     logged = [re.search(r'epoch (\d+): val loss (\d+\.\d{3}) ', m) for m in messages]
     logged = {int(m.group(1)): m.group(2) for m in logged if m}

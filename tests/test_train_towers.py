@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _child(directory):
     sys.path.insert(0, ROOT)
-    from lib.helper.cli import setup_tensorflow
+    from lib.common.cli import setup_tensorflow
     tf = setup_tensorflow()
     cpus = tf.config.experimental.list_physical_devices('CPU')
     tf.config.experimental.set_virtual_device_configuration(
@@ -23,7 +23,7 @@ def _child(directory):
     from lib.anchors.matcher import AnchorTargetAssigner
     from lib.data.loader import BatchLoader
     from lib.data.sample_list import read_sample_list
-    from lib.helper.config_check import validate_config
+    from lib.config import validate_config
     from lib.model.arch import PRUNABLE_LAYERS, Architecture
     from lib.train.graph import build_train_graph
     from tests.train_helpers import make_config, tiny_overrides, write_tiny_dataset
@@ -36,7 +36,8 @@ def _child(directory):
     arch = Architecture.from_model_config(config.MODEL)
     assigner = AnchorTargetAssigner((64, 64), anchor_spec_from_config(config.ANCHOR), arch.shots,
                                     config.ANCHOR.positive_iou, config.ANCHOR.encode_scale)
-    with BatchLoader(read_sample_list(samples), 2, (64, 64), False, target_fn=assigner) as loader:
+    with BatchLoader(read_sample_list(samples), 2, (64, 64), False, pixel_mean=(0, 0, 0), anchor_sizes=(16, 32, 64, 128, 256, 512),
+                     target_fn=assigner) as loader:
         pair = next(iter(loader.epoch(0)))
     anchors = {shot: len(a) for shot, a in assigner.anchors.items()}
     start = os.path.join(directory, 'start.ckpt')

@@ -5,7 +5,7 @@ import os
 import cv2
 import numpy as np
 
-from lib.helper.config_check import load_config
+from lib.config import load_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_CONFIG = os.path.join(ROOT, 'pruned_train_config.py')

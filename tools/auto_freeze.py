@@ -12,7 +12,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry, setup_tensorflow  # noqa: E402
+from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 
 PB_NAME = 'detector.pb'
 
@@ -37,16 +37,19 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()
-    from lib import freeze
-    from lib.helper.config_check import load_training_config
-    from lib.helper.errors import UserError
+    from lib.checkpoint import resolve_checkpoint
+    from lib.common.errors import UserError
+    from lib.config import dense_architecture, load_training_config
+    from lib.export import freeze
+    from lib.pruning.slimming import slim_checkpoint_for
     if args.mask and not args.slim:
         raise UserError('--mask=%s is only used with --slim; add --slim or drop --mask' % args.mask)
     config = load_training_config(args.config)
-    ckpt, how = freeze.resolve_checkpoint(args.ckpt_path)
+    ckpt, how = resolve_checkpoint(args.ckpt_path)
     print('checkpoint: %s (%s)' % (ckpt, how))
     if args.slim:
-        slim_ckpt = freeze.slim_checkpoint_for(ckpt, config, os.path.join(args.output_path, 'slim'), args.mask)
+        slim_ckpt = slim_checkpoint_for(ckpt, dense_architecture(config), os.path.join(args.output_path, 'slim'),
+                                        args.mask)
         print('slim checkpoint: %s%s' % (slim_ckpt, ' (already slim)' if slim_ckpt == ckpt else ''))
         ckpt = slim_ckpt
     info = freeze.freeze_checkpoint(ckpt, config, os.path.join(args.output_path, PB_NAME),

@@ -7,8 +7,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib.data.synthetic import make_synthetic_wider  # noqa: E402
-from lib.helper.cli import main_entry  # noqa: E402
-from lib.helper.errors import UserError  # noqa: E402
+from lib.common.cli import main_entry  # noqa: E402
+from lib.common.errors import UserError  # noqa: E402
 
 
 def parse_args(argv=None):

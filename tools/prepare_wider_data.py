@@ -7,7 +7,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lib.data.sample_list import write_sample_list  # noqa: E402
 from lib.data.wider import SPLITS, convert_split  # noqa: E402
-from lib.helper.cli import main_entry  # noqa: E402
+from lib.common.cli import main_entry  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -3,16 +3,13 @@
     python tools/vis.py --model=export/detector.pb --images=data/WIDER/WIDER_val/images/0--Parade --out=vis
 """
 import argparse
-import glob
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry, setup_tensorflow  # noqa: E402
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
+from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -27,11 +24,12 @@ def parse_args(argv=None):
 
 
 def image_paths(path):
-    from lib.helper.errors import UserError
+    """The image itself, or every image under the folder ``path``."""
+    from lib.common.errors import UserError
+    from lib.common.image import IMAGE_EXTENSIONS, image_files
     if os.path.isfile(path):
         return [path]
-    paths = sorted(p for p in glob.glob(os.path.join(path, '**', '*'), recursive=True)
-                   if p.lower().endswith(IMAGE_EXTENSIONS))
+    paths = image_files(path)
     if not paths:
         raise UserError('no images (%s) at %s' % (', '.join(IMAGE_EXTENSIONS), path))
     return paths
@@ -42,10 +40,10 @@ def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()
     import cv2
-    from lib.detector import FaceDetector
-    from lib.helper.errors import UserError
-    from lib.visualize import draw_detections, write_rgb_image
-    from lib.data.loader import read_image
+    from lib.common.errors import UserError
+    from lib.common.image import read_image
+    from lib.inference.detector import FaceDetector
+    from lib.inference.visualize import draw_detections, write_rgb_image
     paths = image_paths(args.images)
     root = args.images if os.path.isdir(args.images) else os.path.dirname(args.images)
     with FaceDetector(args.model, threads=args.threads) as detector:

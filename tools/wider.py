@@ -13,7 +13,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -28,6 +28,9 @@ def parse_args(argv=None):
     parser.add_argument('--flip', action='store_true', help='add a mirrored pass (box voting merges it)')
     parser.add_argument('--max_size', type=int, default=None,
                         help='pixel-count cap of any pass; larger images are shrunk (default 2040000 = 1700 x 1200)')
+    parser.add_argument('--max_boxes', type=int, default=750,
+                        help='most boxes an image keeps after box voting (default: %(default)s, the original\'s '
+                             'TEST.max_detect)')
     parser.add_argument('--score', type=float, default=0.,
                         help='drop boxes under this score (the graph applies config.TEST.score_thres already)')
     parser.add_argument('--threads', type=int, default=None, help='TensorFlow threads (default: all cores)')
@@ -40,16 +43,16 @@ def main(argv=None):
     args = parse_args(argv)
     setup_logging()
     setup_tensorflow()
-    from lib.detector import FaceDetector
-    from lib.helper.errors import UserError
-    from lib.wider_inference import DEFAULT_MAX_PIXELS, list_images, run_wider
+    from lib.common.errors import UserError
+    from lib.inference.detector import FaceDetector
+    from lib.inference.wider import DEFAULT_MAX_PIXELS, list_images, run_wider
     args.max_size = DEFAULT_MAX_PIXELS if args.max_size is None else args.max_size
     if args.max_size < 32 * 32:
         raise UserError('--max_size=%d: expected a pixel count >= 1024' % args.max_size)
     items = list_images(args.data_dir, args.list_file)
     with FaceDetector(args.model, threads=args.threads) as detector:
         summary = run_wider(detector, items, args.result, args.score, args.max_size, args.multi_scale, args.flip,
-                            args.skip_existing)
+                            args.skip_existing, max_boxes=args.max_boxes)
     rate = summary.written / summary.seconds if summary.seconds > 0 else 0.
     print('wrote %d result files to %s in %.1f s (%.2f images/s)%s'
           % (summary.written, args.result, summary.seconds, rate,

@@ -20,7 +20,8 @@ import traceback
 import cv2
 import numpy as np
 
-from lib.data.augment import PIXEL_MEAN, augment_train, letterbox
+from lib.common.image import letterbox, read_image
+from lib.data.augment import augment_train
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
@@ -30,25 +31,16 @@ class WorkerError(RuntimeError):
     """A data worker failed or died; the message carries its traceback."""
 
 
-def read_image(path):
-    """RGB uint8 [H, W, 3], or None when the file is missing, unreadable or not an image."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except (IOError, OSError, ValueError):
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 class BatchMaker(object):
     """Turns sample indices into a batch dict; runs in the parent (process_num=0) or in a worker."""
 
-    def __init__(self, samples, input_size, training, target_fn, pixel_mean):
+    def __init__(self, samples, input_size, training, target_fn, pixel_mean, anchor_sizes):
         self.samples = samples
         self.input_size = input_size
         self.training = training
         self.target_fn = target_fn
         self.pixel_mean = pixel_mean
+        self.anchor_sizes = anchor_sizes
 
     def sample(self, index, rng):
         """(image, boxes) ready for the network, or None when the image cannot be read."""
@@ -58,7 +50,7 @@ class BatchMaker(object):
             log.warning('skipping unreadable image %s', path)
             return None
         if self.training:
-            return augment_train(image, boxes, self.input_size, rng, self.pixel_mean)
+            return augment_train(image, boxes, self.input_size, rng, self.pixel_mean, self.anchor_sizes)
         out, out_boxes, _ = letterbox(image, self.input_size, self.pixel_mean, boxes)
         return out, out_boxes
 
@@ -176,10 +168,12 @@ def _worker_main(maker, buffer, seed, worker_id, tasks, results, parent_pid):
 class BatchLoader(object):
     """Batches of (augmented) images, boxes and anchor targets; see the module docstring."""
 
-    def __init__(self, samples, batch_size, input_size, training, target_fn=None,
-                 process_num=0, prefetch_size=8, seed=0, pixel_mean=PIXEL_MEAN):
+    def __init__(self, samples, batch_size, input_size, training, *, pixel_mean, anchor_sizes, target_fn=None,
+                 process_num=0, prefetch_size=8, seed=0):
         """samples: list of (image_path, boxes float32 [N,4] x1,y1,x2,y2 pixels). input_size: (h, w).
         training: augment + shuffle + drop the last partial batch; else letterbox only, fixed order, keep all.
+        pixel_mean: the padding colour (the model's normalisation mean); anchor_sizes: the model's anchor sizes
+        (data-anchor-sampling).
         target_fn: callable(boxes float32 [N,4] in input pixels) -> dict of np.ndarray (anchor labels and
         encoded boxes), computed in the workers; None -> no targets."""
         if batch_size < 1 or process_num < 0 or prefetch_size < 1:
@@ -191,7 +185,8 @@ class BatchLoader(object):
         self.seed = int(seed)
         self.bad = set()  # indices of unreadable images; left out of later epochs
         input_size = tuple(int(v) for v in input_size)
-        self._maker = BatchMaker(self.samples, input_size, self.training, target_fn, tuple(pixel_mean))
+        self._maker = BatchMaker(self.samples, input_size, self.training, target_fn, tuple(pixel_mean),
+                                 tuple(anchor_sizes))
         self._quota = max(1, prefetch_size // max(1, self.process_num))
         self._workers, self._outstanding, self._sent, self._run = [], [], [], 0
         if self.process_num:

@@ -4,8 +4,8 @@ import os
 
 import numpy as np
 
-from lib.helper.errors import UserError, where
-from lib.helper.io import write_text
+from lib.common.errors import UserError, where
+from lib.common.io import write_text
 
 EXPECTED = "'path| x1,y1,x2,y2,1 x1,y1,x2,y2,1 ...'"
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from lib.data.wider import LABEL_FIELDS, WiderImage, format_annotations, split_paths
 from lib.data.wider_mat import write_ground_truth
-from lib.helper.io import write_text
+from lib.common.io import write_text
 
 EVENTS = ('0--Parade', '1--Handshaking', '2--Demonstration', '4--Dancing', '7--Cheering',
           '9--Press_Conference', '12--Group', '20--Family_Group')

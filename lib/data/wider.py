@@ -10,13 +10,13 @@ import os
 
 import numpy as np
 
-from lib.helper.errors import UserError, where
+from lib.common.errors import UserError, where
+from lib.common.image import is_image_file
 
 BOX_FIELDS = ('x', 'y', 'w', 'h')
 LABEL_FIELDS = ('blur', 'expression', 'illumination', 'invalid', 'occlusion', 'pose')
 FIELDS = BOX_FIELDS + LABEL_FIELDS
 SPLITS = ('train', 'val')
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 
 # One image of an annotation file. boxes: int64 [N, 4] (x, y, w, h); labels: int64 [N, 6] in LABEL_FIELDS
 # order; line: where the image path was (for error messages). Count-0 images have N == 0.
@@ -44,7 +44,7 @@ def _is_numeric(text):
 
 def _is_path(text):
     """A line that can only be an image path (used where a box line is expected)."""
-    return text.lower().endswith(IMAGE_EXTENSIONS) or '/' in text
+    return is_image_file(text) or '/' in text
 
 
 def _parse_box_line(path, lineno, text):

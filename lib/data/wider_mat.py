@@ -15,7 +15,7 @@ import numpy as np
 import scipy.io as sio
 
 from lib.data.wider import LABEL_FIELDS
-from lib.helper.io import atomic_path
+from lib.common.io import atomic_path
 
 SUBSETS = ('easy', 'medium', 'hard')
 # Subset rules on the box height h and the labels (WIDER derives its subsets from detection difficulty; these

@@ -5,7 +5,6 @@ the dense model comes from the config (`from_model_config`), a pruned one from `
 """
 import collections
 import json
-import os
 
 # The prunable layers in registry order (the order of config.TRAIN.pruned_ratio) with their dense widths.
 BACKBONE_LAYERS = collections.OrderedDict([
@@ -96,22 +95,3 @@ class Architecture(object):
 
     def __repr__(self):
         return 'Architecture(%s)' % self.to_dict()
-
-
-def arch_path(checkpoint_prefix):
-    """Where a (slim) checkpoint keeps its architecture: ``<prefix>.arch.json``."""
-    return checkpoint_prefix + '.arch.json'
-
-
-def save_arch(checkpoint_prefix, arch):
-    from lib.helper.io import write_text
-    write_text(arch_path(checkpoint_prefix), arch.to_json() + '\n')
-
-
-def load_arch(checkpoint_prefix, default):
-    """The architecture saved beside the checkpoint (a slim one), else ``default`` (the config's dense one)."""
-    path = arch_path(checkpoint_prefix)
-    if not os.path.isfile(path):
-        return default
-    with open(path) as f:
-        return Architecture.from_dict(json.load(f))

@@ -15,6 +15,10 @@ from lib.model import fem as fem_lib
 from lib.model import head, layers, vgg
 from lib.model.arch import L2_NORM_LAYERS, SOURCE_LAYERS
 
+# The inference graph's interface (a frozen graph keeps these names): images in, detections out.
+INPUT_NAME = 'images'
+OUTPUT_NAMES = ('boxes', 'scores', 'num_detections')
+
 Endpoints = collections.namedtuple('Endpoints', 'features sources shots recorder')
 Endpoints.__doc__ = """features: {prunable layer: ReLU output}; sources: the six source maps;
 shots: OrderedDict {shot: (box offsets [N, A, 4], class logits [N, A, 2])}; recorder: the LayerRecorder."""
@@ -73,14 +77,15 @@ def detect(images, endpoints, arch, anchor_spec, encode_scale, score_thres, iou_
     nms_boxes, nms_scores, _, count = tf.image.combined_non_max_suppression(
         normalised[:, :, None, :], scores[:, :, None], max_output_size_per_class=max_detect,
         max_total_size=max_detect, iou_threshold=iou_thres, score_threshold=score_thres, clip_boxes=True)
-    return {'boxes': tf.identity(nms_boxes, name='boxes'),
-            'scores': tf.identity(nms_scores, name='scores'),
-            'num_detections': tf.identity(tf.cast(count, tf.int32), name='num_detections')}
+    boxes_name, scores_name, count_name = OUTPUT_NAMES
+    return {boxes_name: tf.identity(nms_boxes, name=boxes_name),
+            scores_name: tf.identity(nms_scores, name=scores_name),
+            count_name: tf.identity(tf.cast(count, tf.int32), name=count_name)}
 
 
 def build_inference_graph(arch, anchor_spec, encode_scale, test_config, pixel_mean, pixel_std, input_shape=None):
     """Placeholder ``images`` ([N, H, W, 3] float32; uint8 arrays may be fed) -> detections; returns (images, outputs, endpoints)."""
-    images = tf.placeholder(tf.float32, input_shape or [None, None, None, 3], name='images')
+    images = tf.placeholder(tf.float32, input_shape or [None, None, None, 3], name=INPUT_NAME)
     endpoints = build_dsfd(images, arch, pixel_mean, pixel_std)
     outputs = detect(images, endpoints, arch, anchor_spec, encode_scale, test_config.score_thres,
                      test_config.iou_thres, test_config.max_detect)

@@ -7,13 +7,12 @@ tf.nn.convolution, whose SpaceToBatch padding is not counted). Biases, ReLU, poo
 decoding and NMS are not counted. Parameters are conv weights + biases.
 """
 import collections
-import math
 
 import tensorflow.compat.v1 as tf
 
-from lib.anchors.generator import anchor_spec_from_config
-from lib.model.dsfd import build_inference_graph
+from lib.config import inference_graph as build_inference_graph
 from lib.pruning.registry import registry_name
+from lib.pruning.sparsity import num_targeted
 
 GROUPS = ('backbone', 'extras', 'fpn_fem', 'heads')
 NOT_COUNTED = 'not counted: biases, ReLU, pooling, L2Norm, the FPN product, box decoding and NMS'
@@ -56,9 +55,7 @@ def inference_graph(arch, input_size, config):
     """Fresh graph with the inference model of ``arch`` on a static [1, H, W, 3] input: (graph, outputs, endpoints)."""
     graph = tf.Graph()
     with graph.as_default():
-        _, outputs, endpoints = build_inference_graph(
-            arch, anchor_spec_from_config(config.ANCHOR), config.ANCHOR.encode_scale, config.TEST,
-            config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD, input_shape=[1, input_size[0], input_size[1], 3])
+        _, outputs, endpoints = build_inference_graph(config, arch, [1, input_size[0], input_size[1], 3])
     return graph, outputs, endpoints
 
 
@@ -70,8 +67,7 @@ def count_arch(arch, input_size, config):
 
 def planned_kept(arch, ratios):
     """{layer: C - floor(ratio * C)}: the channel counts left when ``ratios`` ({layer: ratio}) are applied."""
-    return {name: arch.channels[name] - int(math.floor(ratio * arch.channels[name] + 1e-9))
-            for name, ratio in ratios.items()}
+    return {name: arch.channels[name] - num_targeted(ratio, arch.channels[name]) for name, ratio in ratios.items()}
 
 
 def macs_saved(counts, layer, kept):

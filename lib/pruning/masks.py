@@ -6,13 +6,9 @@ slimming, freezing (``--slim``) and mac.py read it instead of selecting again.
 import json
 import os
 
-from lib.helper.errors import UserError
-from lib.helper.io import write_json
+from lib.common.errors import UserError
+from lib.common.io import write_json
 from lib.model.arch import PRUNABLE_LAYERS
-
-
-def mask_path(ckpt_prefix):
-    return ckpt_prefix + '.mask.json'
 
 
 def write_mask(path, kept, criterion, eps, source_checkpoint):

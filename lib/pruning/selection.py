@@ -10,28 +10,19 @@ import logging
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.helper.errors import UserError
-from lib.pruning import checkpoint_io
+from lib.common.errors import UserError
+from lib import checkpoint
 from lib.pruning.registry import build_model_graph, layer_scope
+from lib.pruning.sparsity import filter_norms
 
 CRITERIA = ('weight', 'activation')
-DEFAULT_EPS = 1e-3
-# The training config's default normalisation (ImageNet RGB mean, std 1), used when none is passed.
-DEFAULT_PIXEL_MEAN = (123.675, 116.28, 103.53)
-DEFAULT_PIXEL_STD = (1., 1., 1.)
 
 log = logging.getLogger(__name__)
 
 
-def filter_norms(values, registry):
-    """{layer: L2 norm [C] of each output filter group (weights[..., c] and bias[c])} from checkpoint values."""
-    norms = {}
-    for name, layer in registry.items():
-        weights = values[checkpoint_io.variable_name(layer.conv.weights)]
-        biases = values[checkpoint_io.variable_name(layer.conv.biases)]
-        squares = np.square(weights.astype(np.float64)).reshape(-1, weights.shape[-1]).sum(axis=0)
-        norms[name] = np.sqrt(squares + np.square(biases.astype(np.float64)))
-    return norms
+def weight_norms(session, registry):
+    """{layer: L2 norm [C] of each output filter group (weights[..., c] and bias[c])} of the session's weights."""
+    return session.run({name: filter_norms(layer.conv) for name, layer in registry.items()})
 
 
 def activation_maxima(session, images, endpoints, registry, calib_images):
@@ -66,33 +57,28 @@ def kept_from_scores(scores, eps):
     return kept
 
 
-def channel_scores(ckpt_prefix, arch, criterion, calib_images=None, pixel_mean=None, pixel_std=None):
-    """{layer: per-channel score [C]} of the checkpoint under ``criterion`` (checked against ``arch``)."""
+def channel_scores(ckpt_prefix, arch, criterion, pixel_mean, pixel_std, calib_images=None):
+    """{layer: per-channel score [C]} of the checkpoint under ``criterion`` (checked against ``arch``);
+    pixel_mean / pixel_std are the model's input normalisation (the activation criterion runs the model)."""
     if criterion not in CRITERIA:
         raise UserError("criterion %r: expected 'weight' or 'activation'" % (criterion,))
-    values = checkpoint_io.read_checkpoint(ckpt_prefix)
-    graph, images, endpoints, registry = build_model_graph(
-        arch, pixel_mean or DEFAULT_PIXEL_MEAN, pixel_std or DEFAULT_PIXEL_STD)
+    if criterion == 'activation' and calib_images is None:
+        raise UserError('the activation criterion needs calibration images (calib_images)')
+    graph, images, endpoints, registry = build_model_graph(arch, pixel_mean, pixel_std)
     with graph.as_default():
         model_variables = tf.global_variables()
-        checkpoint_io.check_matches(ckpt_prefix, checkpoint_io.shapes_of(values), model_variables)
-        if criterion == 'weight':
-            return filter_norms(values, registry)
-        if calib_images is None:
-            raise UserError('the activation criterion needs calibration images (calib_images)')
+        checkpoint.check_matches(ckpt_prefix, checkpoint.read_shapes(ckpt_prefix), model_variables)
         with tf.Session(graph=graph) as session:
             tf.train.Saver(var_list=model_variables).restore(session, ckpt_prefix)
+            if criterion == 'weight':
+                return weight_norms(session, registry)
             return activation_maxima(session, images, endpoints, registry, calib_images)
 
 
-def select_channels(ckpt_prefix, arch, criterion='weight', eps=DEFAULT_EPS, calib_images=None,
-                    pixel_mean=None, pixel_std=None):
-    """{layer: sorted kept channel indices} of the checkpoint (of architecture ``arch``) under ``criterion``.
-
-    pixel_mean / pixel_std (the activation criterion's input normalisation) default to the training
-    config's defaults; pass config.DATA.PIXEL_MEAN / PIXEL_STD when they differ.
-    """
-    scores = channel_scores(ckpt_prefix, arch, criterion, calib_images, pixel_mean, pixel_std)
+def select_channels(ckpt_prefix, arch, criterion, eps, pixel_mean, pixel_std, calib_images=None):
+    """{layer: sorted kept channel indices} of the checkpoint (of architecture ``arch``) under ``criterion``:
+    a channel is kept when its score is > eps."""
+    scores = channel_scores(ckpt_prefix, arch, criterion, pixel_mean, pixel_std, calib_images)
     return kept_from_scores(scores, eps)
 
 
@@ -102,7 +88,7 @@ def hard_prune_checkpoint(ckpt_prefix, kept, out_prefix):
     All other variables (global_step, optimizer slots, L2Norm scales, ...) are copied unchanged, and a slim
     checkpoint's .arch.json travels along. The dense graph on this checkpoint computes what the slim one does.
     """
-    values = checkpoint_io.read_checkpoint(ckpt_prefix)
+    values = checkpoint.read_checkpoint(ckpt_prefix)
     for name, indices in kept.items():
         for suffix in ('weights', 'biases'):
             key = '%s/%s' % (layer_scope(name), suffix)
@@ -116,6 +102,6 @@ def hard_prune_checkpoint(ckpt_prefix, kept, out_prefix):
             pruned = np.setdiff1d(np.arange(channels), indices)
             array[..., pruned] = 0
             values[key] = array
-    checkpoint_io.write_checkpoint(values, out_prefix)
-    checkpoint_io.copy_arch_file(ckpt_prefix, out_prefix)
+    checkpoint.write_checkpoint(values, out_prefix)
+    checkpoint.copy_arch_file(ckpt_prefix, out_prefix)
     return out_prefix

@@ -12,28 +12,27 @@ import contextlib
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.anchors.generator import anchor_spec_from_config
-from lib.anchors.matcher import AnchorTargetAssigner
-from lib.detector import graph_pad_value, run_detection
-from lib.freeze import OUTPUT_NAMES
-from lib.helper.io import atomic_path
+from lib import checkpoint
+from lib.common.io import atomic_path
+from lib.config import anchor_spec, target_assigner
+from lib.inference.detector import graph_pad_value, run_detection
 from lib.model.arch import PRUNABLE_LAYERS
-from lib.model.dsfd import detect
+from lib.model.dsfd import OUTPUT_NAMES, detect
 from lib.model.loss import detection_losses
-from lib.pruning import checkpoint_io, macs
-from lib.pruning.calibration import calibration_samples, load_resized
+from lib.pruning import macs
+from lib.pruning.calibration import calibration_samples, load_letterboxed
 from lib.pruning.registry import build_model_graph
-from lib.pruning.selection import filter_norms
+from lib.pruning.selection import weight_norms
 
-DEFAULT_RATIOS = (0.25, 0.5, 0.75)
 METRIC_LABELS = {'val_loss': 'val loss', 'ap_easy': 'AP easy', 'ap_medium': 'AP medium', 'ap_hard': 'AP hard'}
 
 
 def val_batches(source, count, input_size, arch, config, batch_size=4):
-    """Batches {'images', '<shot>_labels', '<shot>_boxes'} of the first ``count`` val images (resized)."""
-    assigner = AnchorTargetAssigner(input_size, anchor_spec_from_config(config.ANCHOR), arch.shots,
-                                    config.ANCHOR.positive_iou, config.ANCHOR.encode_scale)
-    samples = [load_resized(path, boxes, input_size) for path, boxes in calibration_samples(source, count)]
+    """Batches {'images', '<shot>_labels', '<shot>_boxes'} of the first ``count`` val images, letterboxed as
+    validation does."""
+    assigner = target_assigner(config, arch, input_size)
+    samples = [load_letterboxed(path, boxes, input_size, config.DATA.PIXEL_MEAN)
+               for path, boxes in calibration_samples(source, count)]
     batches = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start:start + batch_size]
@@ -54,14 +53,14 @@ class _Probe(object):
         self.batches = batches
         with self.graph.as_default():
             variables = tf.global_variables()
-            checkpoint_io.check_matches(ckpt_prefix, checkpoint_io.read_shapes(ckpt_prefix), variables)
+            checkpoint.check_matches(ckpt_prefix, checkpoint.read_shapes(ckpt_prefix), variables)
             self.targets = {}
             for shot in arch.shots:
                 self.targets[shot + '_labels'] = tf.placeholder(tf.int32, [None, None])
                 self.targets[shot + '_boxes'] = tf.placeholder(tf.float32, [None, None, 4])
             losses = detection_losses(endpoints, self.targets, config.ANCHOR.neg_pos_ratio)
             self.loss = losses['cls_loss'] + losses['box_loss']
-            outputs = detect(self.images, endpoints, arch, anchor_spec_from_config(config.ANCHOR),
+            outputs = detect(self.images, endpoints, arch, anchor_spec(config),
                              config.ANCHOR.encode_scale, config.TEST.score_thres, config.TEST.iou_thres,
                              config.TEST.max_detect)
             self.outputs = [outputs[name] for name in OUTPUT_NAMES]
@@ -110,17 +109,17 @@ def _measure(probe, ap_set):
     return values
 
 
-def analyse(ckpt_prefix, arch, config, batches, input_size, ratios=DEFAULT_RATIOS, layers=PRUNABLE_LAYERS,
-            ap_set=None):
+def analyse(ckpt_prefix, arch, config, batches, input_size, ratios, layers=PRUNABLE_LAYERS, ap_set=None):
     """{'baseline_val_loss', 'macs_dense', 'rows': [{layer, ratio, pruned, kept, macs_saved, macs_saved_pct,
     val_loss}]} of the checkpoint (architecture ``arch``) on the val ``batches``; with ``ap_set``
-    (a sensitivity_ap.WiderApSet) also baseline_ap_{easy,medium,hard}, ap_images, ap_input_size and
+    (a lib.evaluation.subset.ValSubset) also baseline_ap_{easy,medium,hard}, ap_images, ap_input_size and
     ap_{easy,medium,hard} per row."""
-    norms = filter_norms(checkpoint_io.read_checkpoint(ckpt_prefix), build_model_graph(arch)[3])
     counts = macs.count_arch(arch, input_size, config)
     dense_macs = sum(c.macs for c in counts)
     probe = _Probe(ckpt_prefix, arch, config, batches)
     try:
+        with probe.graph.as_default():
+            norms = weight_norms(probe.session, probe.registry)
         baseline = _measure(probe, ap_set)
         rows = []
         for layer in layers:
@@ -139,7 +138,7 @@ def analyse(ckpt_prefix, arch, config, batches, input_size, ratios=DEFAULT_RATIO
         probe.close()
     result = collections.OrderedDict(('baseline_' + key, value) for key, value in baseline.items())
     if ap_set is not None:
-        result.update([('ap_images', len(ap_set.items)), ('ap_input_size', list(ap_set.input_size))])
+        result.update([('ap_images', len(ap_set.images)), ('ap_input_size', list(ap_set.input_size))])
     result.update([('macs_dense', dense_macs), ('rows', rows)])
     return result
 
@@ -177,13 +176,14 @@ def _panel(axis, result, key):
 
 def plot(result, path):
     """A PNG at ``path``: val loss (and each AP) against the ratio pruned, one panel per metric."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # drawn on its own canvas: the process's
+    from matplotlib.figure import Figure                         # matplotlib backend is left alone
     keys = metrics(result)
     columns = min(2, len(keys))
     rows = -(-len(keys) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(10 * columns, 6 * rows), squeeze=False)
+    figure = Figure(figsize=(10 * columns, 6 * rows))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis, key in zip(axes.ravel(), keys):
         _panel(axis, result, key)
     axes[0, 0].legend(fontsize='small', ncol=2)
@@ -191,4 +191,3 @@ def plot(result, path):
     figure.tight_layout()
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format='png')
-    plt.close(figure)

@@ -6,14 +6,14 @@ channel axis; optimizer slots follow their variable. The slim model computes wha
 model computes (pruned channels are exactly zero there, and zeros change neither convs nor L2 norms).
 """
 import collections
+import os
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.helper.errors import UserError
-from lib.model.arch import save_arch
-from lib.pruning import checkpoint_io
-from lib.pruning.masks import check_kept, kept_counts
+from lib import checkpoint
+from lib.common.errors import UserError
+from lib.pruning.masks import check_kept, kept_counts, read_mask
 from lib.pruning.registry import build_model_graph, variable_slices
 
 
@@ -42,10 +42,10 @@ def slim_values(ckpt_prefix, values, kept, dense_arch):
     """{name: array} of the slim checkpoint from the values of the dense checkpoint ``ckpt_prefix``."""
     graph, _, _, registry = build_model_graph(dense_arch)
     variables = _model_variables(graph)
-    shapes = checkpoint_io.shapes_of(values)
-    checkpoint_io.check_matches(ckpt_prefix, shapes, variables)
-    slices = {checkpoint_io.variable_name(v): cuts for v, cuts in variable_slices(registry, kept).items()}
-    model_names = {checkpoint_io.variable_name(v) for v in variables}
+    shapes = checkpoint.shapes_of(values)
+    checkpoint.check_matches(ckpt_prefix, shapes, variables)
+    slices = {checkpoint.variable_name(v): cuts for v, cuts in variable_slices(registry, kept).items()}
+    model_names = {checkpoint.variable_name(v) for v in variables}
     slim = collections.OrderedDict()
     for name, value in values.items():
         owner = _owner(name, shapes, model_names)
@@ -59,14 +59,30 @@ def slim_checkpoint(ckpt_prefix, kept, dense_arch, out_prefix):
     ``dense_arch`` is the architecture of ``ckpt_prefix``; returns the slim Architecture.
     """
     check_kept(kept, dense_arch, 'mask of %s' % ckpt_prefix)
-    values = checkpoint_io.read_checkpoint(ckpt_prefix)
+    values = checkpoint.read_checkpoint(ckpt_prefix)
     slim = slim_values(ckpt_prefix, values, kept, dense_arch)
     slim_arch = dense_arch.with_channels(kept_counts(kept))
     try:
         slim_variables = _model_variables(build_model_graph(slim_arch)[0])
-        checkpoint_io.check_matches(out_prefix, checkpoint_io.shapes_of(slim), slim_variables)
+        checkpoint.check_matches(out_prefix, checkpoint.shapes_of(slim), slim_variables)
     except UserError as err:  # a slicing rule missing for some consumer: a bug, not a user mistake
         raise AssertionError('slimming produced shapes the slim model does not have: %s' % err)
-    checkpoint_io.write_checkpoint(slim, out_prefix)
-    save_arch(out_prefix, slim_arch)
+    checkpoint.write_checkpoint(slim, out_prefix)
+    checkpoint.save_arch(out_prefix, slim_arch)
     return slim_arch
+
+
+def slim_checkpoint_for(ckpt_prefix, dense_arch, out_dir, mask_file=None):
+    """The slim checkpoint to freeze for ``--slim``: ``ckpt_prefix`` itself when it is already slim (its
+    ``.arch.json`` has fewer channels than ``dense_arch``, the config's model), else one sliced from it by its
+    mask file into ``out_dir`` (returns its prefix)."""
+    if mask_file is None and checkpoint.load_arch(ckpt_prefix, dense_arch).is_slimmer_than(dense_arch):
+        return ckpt_prefix
+    mask_file = mask_file or checkpoint.mask_path(ckpt_prefix)
+    if not os.path.isfile(mask_file):
+        raise UserError('mask file not found: %s; --slim needs a slim checkpoint (with %s) or the mask written '
+                        'by channel selection (pass it with --mask)'
+                        % (mask_file, os.path.basename(checkpoint.arch_path(ckpt_prefix))))
+    out_prefix = os.path.join(out_dir, os.path.basename(ckpt_prefix))
+    slim_checkpoint(ckpt_prefix, read_mask(mask_file), dense_arch, out_prefix)
+    return out_prefix

@@ -13,7 +13,7 @@ import math
 
 import tensorflow.compat.v1 as tf
 
-from lib.helper.errors import UserError
+from lib.common.errors import UserError
 from lib.pruning.registry import layer_scope
 
 PRUNING_LOSSES = ('activation', 'group_lasso')

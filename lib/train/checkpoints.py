@@ -14,7 +14,7 @@ import os
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.model.arch import arch_path, save_arch
+from lib.checkpoint import arch_path, global_step, save_arch
 
 ROLLING_DIR = 'rolling'
 OPTIMIZED_DIR = 'optimized'
@@ -86,19 +86,13 @@ class CheckpointFolder(object):
                 os.remove(path)
 
 
-def checkpoint_global_step(prefix):
-    """The global step stored in a training checkpoint (0 when it has none)."""
-    reader = tf.train.load_checkpoint(prefix)
-    return int(reader.get_tensor('global_step')) if reader.has_tensor('global_step') else 0
-
-
 def newest_checkpoint(model_path):
     """(prefix, global step) of the newest epoch or rolling checkpoint under model_path, or (None, -1)."""
     best = (None, -1)
     for directory in (model_path, os.path.join(model_path, ROLLING_DIR)):
         prefix = tf.train.latest_checkpoint(directory) if os.path.isdir(directory) else None
         if prefix is not None:
-            step = checkpoint_global_step(prefix)
+            step = global_step(prefix)
             if step > best[1]:
                 best = (prefix, step)
     return best

@@ -10,7 +10,8 @@ import logging
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.helper.errors import UserError
+from lib.checkpoint import read_shapes, variable_name
+from lib.common.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -19,21 +20,6 @@ DECIMATED_SCOPES = ('vgg_16/fc6/', 'vgg_16/fc7/')
 RestorePlan = collections.namedtuple('RestorePlan', 'matched decimated fresh unused')
 RestorePlan.__doc__ = """matched: {checkpoint name: variable} copied as is; decimated: {checkpoint name: variable}
 subsampled to the variable's shape; fresh: variables left initialised; unused: checkpoint names nobody took."""
-
-
-def variable_name(variable):
-    """'scope/weights:0' -> 'scope/weights', the name a Saver writes."""
-    return variable.op.name
-
-
-def checkpoint_shapes(ckpt_path):
-    """{name: shape} of a checkpoint; a path that is no checkpoint is a UserError."""
-    try:
-        reader = tf.train.load_checkpoint(ckpt_path)
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as err:
-        raise UserError('pretrained model %s: not a readable checkpoint (%s); give the checkpoint prefix, '
-                        'e.g. face_detector/epoch_5.ckpt or vgg_16.ckpt' % (ckpt_path, str(err).split('\n')[0]))
-    return reader.get_variable_to_shape_map()
 
 
 def decimation_indices(source, target):
@@ -62,7 +48,7 @@ def _can_decimate(name, source_shape, target_shape):
 
 def plan_restore(ckpt_path, variables, decimate_fc):
     """Which variables come from which checkpoint entries; nothing is read or assigned yet."""
-    shapes = checkpoint_shapes(ckpt_path)
+    shapes = read_shapes(ckpt_path, 'pretrained model')
     matched, decimated, fresh = {}, {}, []
     for variable in variables:
         name = variable_name(variable)

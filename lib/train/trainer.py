@@ -18,12 +18,13 @@ from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
 from lib.data.loader import BatchLoader
 from lib.data.sample_list import read_sample_list
-from lib.helper.config_check import validate_config
-from lib.helper.errors import UserError
-from lib.model.arch import PRUNABLE_LAYERS, Architecture, load_arch
+from lib.config import validate_config
+from lib.common.errors import UserError
+from lib.checkpoint import load_arch, read_shapes
+from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.train import checkpoints
 from lib.train.graph import build_train_graph
-from lib.train.restore import checkpoint_shapes, restore_variables
+from lib.train.restore import restore_variables
 from lib.train.schedule import learning_rate_at
 from lib.train.summaries import scalar_summary
 from lib.train.towers import default_devices
@@ -97,7 +98,7 @@ def _make_loaders(config, arch, spec):
     def loader(path, training):
         return BatchLoader(read_sample_list(path), train.batch_size, (data.hin, data.win), training,
                            target_fn=assigner, process_num=train.process_num, prefetch_size=train.prefetch_size,
-                           seed=data.seed, pixel_mean=data.PIXEL_MEAN)
+                           seed=data.seed, pixel_mean=data.PIXEL_MEAN, anchor_sizes=config.ANCHOR.sizes)
     anchors_per_shot = {shot: len(anchors) for shot, anchors in assigner.anchors.items()}
     return loader(data.train_txt_path, True), loader(data.val_txt_path, False), anchors_per_shot
 
@@ -110,7 +111,7 @@ def _choose_start(config, model_path):
                         'unset it or point --model_path at a training folder' % model_path)
     pretrained = None if resume else config.MODEL.pretrained_model
     if pretrained:
-        checkpoint_shapes(pretrained)  # a missing or unreadable checkpoint fails before the graph is built
+        read_shapes(pretrained, 'pretrained model')  # a missing or unreadable checkpoint fails before the graph is built
     return resume, pretrained
 
 

@@ -12,9 +12,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from lib.helper.cli import main_entry, setup_logging  # noqa: E402
-from lib.helper.io import write_json  # noqa: E402
-from tools.ap_eval import wider_eval  # noqa: E402
+from lib.common.cli import main_entry, setup_logging  # noqa: E402
+from lib.common.io import write_json  # noqa: E402
+from lib.evaluation import protocol  # noqa: E402
 
 DEFAULT_GT = os.path.join('data', 'WIDER', 'eval_tools', 'ground_truth')
 
@@ -35,12 +35,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     setup_logging()
-    results = wider_eval.evaluate(args.pred, args.gt)
-    print(wider_eval.format_results(results))
+    results = protocol.evaluate(args.pred, args.gt)
+    print(protocol.format_results(results))
     if args.json:
-        write_json(args.json, wider_eval.results_to_json(results))
+        write_json(args.json, protocol.results_to_json(results))
     if args.plot:
-        wider_eval.plot_curves(results, args.plot)
+        protocol.plot_curves(results, args.plot)
 
 
 if __name__ == '__main__':

@@ -1,85 +1,54 @@
 """FaceDetector: run a frozen ``detector.pb`` on RGB images, boxes back in each image's own pixels.
 
 Images are never stretched: each is padded (bottom and right) to the next multiple of 32, or, when an
-input size is requested, shrunk or enlarged with its aspect ratio kept and then padded to that size. The padding
+input size is requested, letterboxed into it (lib.common.image, the same letterbox as training). The padding
 is the graph's own pixel mean (``pixel_mean:0``), as in training, so it reads as "nothing" to the network.
 """
-import cv2
+import os
+import time
+
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.freeze import INPUT_NAME, OUTPUT_NAMES, load_graph_def
-from lib.helper.errors import UserError
-
-STRIDE = 32
-
-
-def round_up(value, multiple=STRIDE):
-    return max(multiple, -(-int(value) // multiple) * multiple)
+from lib.common.errors import UserError
+from lib.common.image import batch_images, check_input_size
+from lib.model.dsfd import INPUT_NAME, OUTPUT_NAMES
 
 
-def resize_image(image, scale_y, scale_x=None):
-    """``image`` resized by (scale_y, scale_x) (rounded, at least one pixel); returns (image, actual scales)."""
-    scale_x = scale_y if scale_x is None else scale_x
-    height, width = image.shape[:2]
-    new_h, new_w = max(1, int(round(height * scale_y))), max(1, int(round(width * scale_x)))
-    if (new_h, new_w) == (height, width):
-        return image, (1., 1.)
-    shrinking = new_h * new_w < height * width
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return resized, (new_h / float(height), new_w / float(width))
+def load_graph_def(pb_path):
+    """Read a frozen ``.pb``; a UserError when it is missing or not a GraphDef with the detector's nodes."""
+    if not os.path.isfile(pb_path):
+        raise UserError('model file not found: %s (write one with tools/auto_freeze.py)' % pb_path)
+    graph_def = tf.GraphDef()
+    try:
+        with open(pb_path, 'rb') as f:
+            graph_def.ParseFromString(f.read())
+    except Exception as err:  # protobuf raises DecodeError and others for foreign files
+        raise UserError('%s is not a frozen TensorFlow graph (%s)' % (pb_path, err))
+    names = {node.name for node in graph_def.node}
+    missing = [n for n in (INPUT_NAME,) + OUTPUT_NAMES if n not in names]
+    if missing:
+        raise UserError('%s lacks the nodes %s; expected a graph from tools/auto_freeze.py with input images:0 '
+                        'and outputs boxes:0, scores:0, num_detections:0' % (pb_path, ', '.join(missing)))
+    return graph_def
 
 
 def check_image(image):
+    """``image`` as an array; a UserError unless it is an RGB image [H, W, 3]."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
         raise UserError('expected an RGB image array [H, W, 3], got shape %s' % (image.shape,))
     return image
 
 
-def check_input_size(input_size):
-    if input_size is None:
-        return None
-    height, width = (int(v) for v in input_size)
-    if height <= 0 or width <= 0 or height % STRIDE or width % STRIDE:
-        raise UserError('input_size %s: expected (height, width), positive multiples of %d' % (input_size, STRIDE))
-    return height, width
 
-
-def letterbox(images, input_size=None, pad_value=0):
-    """Pad with ``pad_value`` (and with ``input_size`` first fit) images into one batch.
-
-    Returns (batch uint8/float [N, H, W, 3], scales [(scale_y, scale_x)] of each image inside the batch).
-    Without ``input_size`` the batch is the largest image rounded up to multiples of 32.
-    """
-    input_size = check_input_size(input_size)
-    fitted, scales = [], []
-    for image in images:
-        image = check_image(image)
-        if input_size is not None:
-            fit = min(input_size[0] / float(image.shape[0]), input_size[1] / float(image.shape[1]))
-            image, scale = resize_image(image, fit)  # rounding never exceeds input_size
-        else:
-            scale = (1., 1.)
-        fitted.append(image)
-        scales.append(scale)
-    if input_size is None:
-        input_size = (round_up(max(im.shape[0] for im in fitted)), round_up(max(im.shape[1] for im in fitted)))
-    dtype = np.result_type(*[im.dtype for im in fitted])
-    batch = np.empty((len(fitted),) + tuple(input_size) + (3,), dtype)
-    batch[...] = np.asarray(pad_value).astype(dtype)
-    for i, image in enumerate(fitted):
-        batch[i, :image.shape[0], :image.shape[1]] = image
-    return batch, scales
-
-
-def to_pixel_boxes(boxes, scores, count, batch_shape, scale, image_shape, score_threshold):
+def to_pixel_boxes(boxes, scores, count, batch_shape, letterbox, image_shape, score_threshold):
     """One image's graph outputs -> float32 [K, 5] (x1, y1, x2, y2, score) in its own pixels, best first."""
     boxes, scores = boxes[:count], scores[:count]
     keep = scores >= score_threshold
     boxes, scores = boxes[keep], scores[keep]
     batch_h, batch_w = batch_shape
-    (scale_y, scale_x), (height, width) = scale, image_shape
+    scale_x, scale_y, (height, width) = letterbox.scale_x, letterbox.scale_y, image_shape
     xs = np.clip(boxes[:, 1::2] * batch_w / scale_x, 0, width)   # NMS keeps corners as predicted: order them
     ys = np.clip(boxes[:, 0::2] * batch_h / scale_y, 0, height)
     detections = np.stack([xs.min(axis=1), ys.min(axis=1), xs.max(axis=1), ys.max(axis=1), scores], axis=1)
@@ -94,7 +63,7 @@ def graph_pad_value(session):
     try:
         return np.round(session.run(session.graph.get_tensor_by_name('pixel_mean:0')))
     except KeyError:
-        return 0
+        return np.zeros(3)
 
 
 def run_detection(session, input_tensor, outputs, images, score_threshold=0.5, input_size=None, pad_value=0):
@@ -103,7 +72,10 @@ def run_detection(session, input_tensor, outputs, images, score_threshold=0.5, i
     Shared by FaceDetector (frozen graph) and callers holding a live graph with variables."""
     if not len(images):
         return []
-    batch, scales = letterbox(images, input_size, pad_value)
+    images = [check_image(image) for image in images]
+    if input_size is not None:
+        input_size = check_input_size(input_size)
+    batch, scales = batch_images(images, pad_value, input_size)
     boxes, scores, counts = session.run(outputs, {input_tensor: batch})
     return [to_pixel_boxes(boxes[i], scores[i], int(counts[i]), batch.shape[1:3], scales[i],
                            np.shape(image)[:2], score_threshold)
@@ -144,3 +116,15 @@ class FaceDetector(object):
 
     def __exit__(self, *exc):
         self.close()
+
+
+def latency_seconds(detector, images, runs, warmup=2, input_size=None):
+    """Seconds of each of ``runs`` ``detector.detect_batch(images)`` calls (letterbox, graph, mapping back)
+    after ``warmup`` untimed ones: the one latency measurement of the demo and the benchmarks."""
+    times = []
+    for run in range(warmup + runs):
+        start = time.perf_counter()
+        detector.detect_batch(images, 0., input_size)
+        if run >= warmup:
+            times.append(time.perf_counter() - start)
+    return times

@@ -4,7 +4,7 @@ import os
 import cv2
 import numpy as np
 
-from lib.helper.io import atomic_path
+from lib.common.io import atomic_path
 
 BOX_COLOR = (0, 255, 0)  # in the image's own channel order (green either way)
 

@@ -1,8 +1,7 @@
-"""Run a FaceDetector over a WIDER-layout image set and write WIDER submission files (tools/wider.py).
+"""Run a FaceDetector over a WIDER-layout image set and write WIDER result files (tools/wider.py).
 
 Images come from ``data_dir/images/<event>/*.jpg`` or from a list (``wider_face_val.mat`` or a val txt);
-each result is ``result/<event>/<name>.txt``: the image name, the box count, then ``x y w h score`` lines,
-best first. Single scale by default (shrunk under a pixel-count cap); ``multi_scale`` / ``flip`` add the
+each result is a WIDER result file (lib.evaluation.results), best box first. Single scale by default (shrunk under a pixel-count cap); ``multi_scale`` / ``flip`` add the
 DSFD test protocol (shrunk, flipped, small and enlarged passes) merged by box voting.
 """
 import collections
@@ -17,18 +16,17 @@ import numpy as np
 from tqdm import tqdm
 
 from lib.anchors.matcher import iou_matrix
-from lib.data.loader import read_image
-from lib.detector import resize_image
-from lib.helper.errors import UserError
-from lib.helper.io import write_text
+from lib.common.errors import UserError
+from lib.common.image import is_image_file, read_image, resize_image
+from lib.data.sample_list import read_sample_list
+from lib.evaluation.ground_truth import val_images
+from lib.evaluation.results import result_path, write_result
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 DEFAULT_MAX_PIXELS = 1700 * 1200   # the largest pass of any image, in pixels
 MAX_ENLARGE = 3.                   # multi-scale never enlarges beyond this factor
 VOTE_IOU = 0.3
-MAX_BOXES = 750
 
 ImageItem = collections.namedtuple('ImageItem', 'event name path')
 ImageItem.__doc__ = 'One image to run: its event folder, its name without extension, its file path.'
@@ -46,37 +44,21 @@ def walk_images(data_dir):
     if not os.path.isdir(image_dir):
         raise UserError('%s has no images/ folder; expected the WIDER layout data_dir/images/<event>/<name>.jpg '
                         '(e.g. --data_dir=data/WIDER/WIDER_val)' % data_dir)
-    paths = [p for p in glob.glob(os.path.join(image_dir, '*', '*')) if p.lower().endswith(IMAGE_EXTENSIONS)]
+    paths = [p for p in glob.glob(os.path.join(image_dir, '*', '*')) if is_image_file(p)]
     if not paths:
         raise UserError('no images under %s; expected <event>/<name>.jpg files' % image_dir)
     return [_item(p) for p in sorted(paths)]
 
 
-def _mat_text(cell):
-    return str(np.asarray(cell).ravel()[0])
-
-
 def read_mat_list(mat_path, data_dir):
     """Images named by ``wider_face_val.mat`` (event_list, file_list) under ``data_dir/images``."""
-    import scipy.io
-    try:
-        mat = scipy.io.loadmat(mat_path, variable_names=['event_list', 'file_list'])
-        events = [_mat_text(cell) for cell in mat['event_list'].ravel()]
-        files = [[_mat_text(name) for name in np.asarray(cells).ravel()] for cells in mat['file_list'].ravel()]
-    except Exception as err:  # scipy raises several types for missing fields and corrupt files
-        raise UserError('cannot read the image list of %s (expected event_list and file_list as in '
-                        'wider_face_val.mat): %s' % (mat_path, err))
-    items = []
-    for event, names in zip(events, files):
-        for name in names:
-            items.append(ImageItem(event, name, os.path.join(data_dir, 'images', event, name + '.jpg')))
-    return items
+    return [ImageItem(event, name, os.path.join(data_dir, 'images', event, name + '.jpg'))
+            for event, name in val_images(mat_path)]
 
 
 def read_txt_list(txt_path, data_dir):
     """Images of a sample list (val.txt, ``path| boxes``); relative paths that do not exist are tried under
     ``data_dir/images``."""
-    from lib.data.sample_list import read_sample_list
     items = []
     for path, _ in read_sample_list(txt_path):
         if not os.path.isabs(path) and not os.path.exists(path):
@@ -96,24 +78,6 @@ def list_images(data_dir, list_file=None):
     if not items:
         raise UserError('%s lists no images' % list_file)
     return items
-
-
-# ------------------------------------------------------------------------------------------------ results
-
-def result_path(result_dir, item):
-    return os.path.join(result_dir, item.event, item.name + '.txt')
-
-
-def format_result(name, detections):
-    """WIDER submission text: name, count, ``x y w h score`` lines (w = x2 - x1) in the given order."""
-    lines = [name, str(len(detections))]
-    for x1, y1, x2, y2, score in np.asarray(detections, np.float64).reshape(-1, 5):
-        lines.append('%.1f %.1f %.1f %.1f %.4f' % (x1, y1, x2 - x1, y2 - y1, score))
-    return '\n'.join(lines) + '\n'
-
-
-def write_result(result_dir, item, detections):
-    write_text(result_path(result_dir, item), format_result(item.name, detections))
 
 
 # ------------------------------------------------------------------------------------------------ test protocol
@@ -141,13 +105,14 @@ def _sides(dets):
     return dets[:, 2] - dets[:, 0], dets[:, 3] - dets[:, 1]
 
 
-def box_vote(dets, iou_threshold=VOTE_IOU, max_boxes=MAX_BOXES):
+def box_vote(dets, iou_threshold=VOTE_IOU, max_boxes=None):
     """Merge overlapping detections of several passes: each group (IoU >= threshold with its best box) becomes
-    the score-weighted mean box with the group's best score. Single boxes are kept; no boxes -> [0, 5]."""
+    the score-weighted mean box with the group's best score (the best ``max_boxes`` groups when given). Single
+    boxes are kept; no boxes -> [0, 5]."""
     dets = np.asarray(dets, np.float32).reshape(-1, 5)
     dets = dets[np.argsort(-dets[:, 4], kind='stable')]
     merged = []
-    while len(dets) and len(merged) < max_boxes:
+    while len(dets) and (max_boxes is None or len(merged) < max_boxes):
         group = iou_matrix(dets[:1, :4], dets[:, :4])[0] >= iou_threshold
         group[0] = True
         members = dets[group]
@@ -165,7 +130,7 @@ def detect_single_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX
 
 
 def detect_multi_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX_PIXELS, multi_scale=True,
-                       flip=True):
+                       flip=True, max_boxes=None):
     """The DSFD test protocol, merged by box voting.
 
     Passes: the base scale (the image shrunk under the cap), its mirror (``flip``), and with ``multi_scale`` a
@@ -188,7 +153,7 @@ def detect_multi_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX_
             if scale >= largest:
                 break
             scale *= 2.
-    return box_vote(np.concatenate(passes, axis=0))
+    return box_vote(np.concatenate(passes, axis=0), max_boxes=max_boxes)
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -229,14 +194,15 @@ WiderRunSummary = collections.namedtuple('WiderRunSummary', 'written skipped unr
 
 
 def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAULT_MAX_PIXELS, multi_scale=False,
-              flip=False, skip_existing=False, progress=True):
+              flip=False, skip_existing=False, progress=True, max_boxes=None):
     """Detect every image of ``items`` and write its result file; unreadable images get 0 detections.
 
-    ``skip_existing`` leaves images whose result file exists untouched (resume a killed run).
+    ``skip_existing`` leaves images whose result file exists untouched (resume a killed run); ``max_boxes``
+    caps the voted boxes of an image (multi-scale / flip).
     """
     skipped = 0
     if skip_existing:
-        todo = [item for item in items if not os.path.isfile(result_path(result_dir, item))]
+        todo = [item for item in items if not os.path.isfile(result_path(result_dir, item.event, item.name))]
         skipped = len(items) - len(todo)
         items = todo
     unreadable = []
@@ -248,10 +214,11 @@ def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAUL
             log.warning('cannot read %s; writing 0 detections', item.path)
             detections = np.zeros((0, 5), np.float32)
         elif multi_scale or flip:
-            detections = detect_multi_scale(detector, image, score_threshold, max_pixels, multi_scale, flip)
+            detections = detect_multi_scale(detector, image, score_threshold, max_pixels, multi_scale, flip,
+                                            max_boxes)
         else:
             detections = detect_single_scale(detector, image, score_threshold, max_pixels)
-        write_result(result_dir, item, detections)
+        write_result(result_dir, item.event, item.name, detections)
         bar.update(1)
     bar.close()
     return WiderRunSummary(len(items), skipped, unreadable, time.time() - start)

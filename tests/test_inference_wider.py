@@ -9,9 +9,10 @@ import pytest
 import scipy.io
 
 from export_graphs import ROOT, fake_detector_pb
-from lib.detector import FaceDetector
-from lib.helper.errors import UserError
-from lib import wider_inference as wi
+from lib.inference.detector import FaceDetector
+from lib.common.errors import UserError
+from lib.evaluation.results import result_path
+from lib.inference import wider as wi
 
 SQUARE = (100, 50, 160, 110)  # x1, y1, x2, y2 of the one 'face'
 
@@ -108,7 +109,7 @@ def test_box_vote_keeps_single_boxes_and_merges_overlaps():
 def test_skip_existing_keeps_written_files(detector, wider_dir, tmp_path):
     result = str(tmp_path / 'result')
     items = wi.list_images(wider_dir)
-    kept = wi.result_path(result, items[1])
+    kept = result_path(result, items[1].event, items[1].name)
     os.makedirs(os.path.dirname(kept))
     with open(kept, 'w') as f:
         f.write('face\n0\n')

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from export_graphs import fake_detector_pb
-from lib.detector import FaceDetector, letterbox
-from lib.helper.errors import UserError
+from lib.inference.detector import FaceDetector
+from lib.common.errors import UserError
 
 FIXED = [(4, 8, 20, 24, 0.3), (40, 2, 60, 30, 0.9)]  # x1, y1, x2, y2, score in network-input pixels
 
@@ -55,18 +55,6 @@ def test_corners_are_ordered_and_boxes_outside_the_image_dropped(tmp_path):
     with FaceDetector(fake_detector_pb(str(tmp_path / 'g.pb'), fixed=[inverted, in_padding])) as det:
         dets = det.detect(np.zeros((64, 100, 3), np.uint8), score_threshold=0.5)
     np.testing.assert_allclose(dets, [[40, 2, 60, 30, 0.8]], atol=1e-3)
-
-
-def test_letterbox_pads_without_stretching():
-    image = np.random.RandomState(0).randint(0, 255, (37, 301, 3)).astype(np.uint8)
-    batch, scales = letterbox([image])
-    assert batch.shape == (1, 64, 320, 3) and scales == [(1., 1.)]
-    np.testing.assert_array_equal(batch[0, :37, :301], image)
-    assert not batch[0, 37:].any() and not batch[0, :, 301:].any()
-    batch, scales = letterbox([image], input_size=(64, 640))
-    assert batch.shape == (1, 64, 640, 3)
-    (sy, sx), = scales
-    assert abs(sy - sx) < 0.02 and abs(sy - 64 / 37.) < 0.02
 
 
 def test_tiny_and_very_wide_images(detector):

@@ -75,7 +75,7 @@ def test_group_lasso_sums_lowest_filter_group_norms(graph):
 
 
 def test_unknown_kind_is_a_user_error(graph):
-    from lib.helper.errors import UserError
+    from lib.common.errors import UserError
     endpoints = _endpoints_with_features({'a': _feature([1., 2.])})
     with pytest.raises(UserError, match='group_lasso'):
         pruning_loss(endpoints, {'a': 0.5}, 'l1', 1.)

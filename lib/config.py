@@ -1,12 +1,19 @@
-"""Load a config module by path and validate it: one function every entry point calls.
+"""Training configs: load a config module by path, validate it, and build what it describes.
 
-Each rule raises UserError naming the field, the value and what is expected.
+``load_training_config`` is what every entry point that reads a training config calls; each rule raises a
+UserError naming the field, the value and what is expected. The builders (``dense_architecture``,
+``anchor_spec``, ``target_assigner``, ``inference_graph``) are the one place a config becomes model objects.
 """
 import importlib.util
 import numbers
 import os
 
-from lib.helper.errors import UserError
+from lib.anchors.generator import anchor_spec_from_config
+from lib.anchors.matcher import AnchorTargetAssigner
+from lib.common.errors import UserError
+from lib.common.image import check_input_size
+from lib.model.arch import PRUNABLE_LAYERS, Architecture
+from lib.model.dsfd import build_inference_graph
 
 
 def load_config(path):
@@ -24,7 +31,6 @@ def load_config(path):
 
 def load_training_config(path):
     """``load_config`` + ``validate_config``: what every entry point that reads a training config calls."""
-    from lib.model.arch import PRUNABLE_LAYERS
     config = load_config(path)
     validate_config(config, PRUNABLE_LAYERS)
     return config
@@ -76,12 +82,6 @@ def check_pruned_ratio(ratio, layer_names, num_backbone=15, field='TRAIN.pruned_
     return dict(zip(layer_names, [float(v) for v in values]))
 
 
-def check_input_size(hin, win, field='DATA'):
-    for name, value in (('hin', hin), ('win', win)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0 or value % 32:
-            _fail('%s.%s' % (field, name), value, 'a positive multiple of 32')
-
-
 def check_positive_int(field, value, minimum=1):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         _fail(field, value, 'an integer >= %d' % minimum)
@@ -105,7 +105,7 @@ def validate_config(config, layer_names):
         _fail('TRAIN.optimizer', train.optimizer, "'momentum' or 'adam'")
     if train.pruned_loss not in ('activation', 'group_lasso'):
         _fail('TRAIN.pruned_loss', train.pruned_loss, "'activation' or 'group_lasso'")
-    check_input_size(data.hin, data.win)
+    check_input_size((data.hin, data.win), sides=('config.DATA.hin', 'config.DATA.win'))
     for field in ('PIXEL_MEAN', 'PIXEL_STD'):
         value = data[field]
         if not isinstance(value, (list, tuple)) or len(value) != 3:
@@ -121,3 +121,28 @@ def validate_config(config, layer_names):
         _fail('TEST.iou_thres', test.iou_thres, 'an IoU in (0, 1]')
     check_positive_int('TEST.max_detect', test.max_detect)
     return check_pruned_ratio(train.pruned_ratio, layer_names)
+
+
+# ----------------------------------------------------------------------------------------------- builders
+
+def dense_architecture(config):
+    """The dense Architecture of config.MODEL (width_mult applied)."""
+    return Architecture.from_model_config(config.MODEL)
+
+
+def anchor_spec(config):
+    """The AnchorSpec of config.ANCHOR."""
+    return anchor_spec_from_config(config.ANCHOR)
+
+
+def target_assigner(config, arch, input_size):
+    """The anchor target assigner of ``arch``'s shots at ``input_size`` (H, W) under config.ANCHOR."""
+    return AnchorTargetAssigner(tuple(input_size), anchor_spec(config), arch.shots, config.ANCHOR.positive_iou,
+                                config.ANCHOR.encode_scale)
+
+
+def inference_graph(config, arch, input_shape=None):
+    """The inference graph of ``arch`` in the default graph, thresholds and normalisation from the config:
+    (images placeholder, {output name: tensor}, endpoints)."""
+    return build_inference_graph(arch, anchor_spec(config), config.ANCHOR.encode_scale, config.TEST,
+                                 config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD, input_shape)

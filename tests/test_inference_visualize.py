@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from export_graphs import ROOT, fake_detector_pb
-from lib.visualize import draw_detections, write_rgb_image
+from lib.inference.visualize import draw_detections, write_rgb_image
 
 
 def test_draw_detections_outlines_the_box_only():

@@ -6,51 +6,25 @@ written atomically. Interface of the frozen graph: input ``images:0`` [N, H, W, 
 32), outputs ``boxes:0`` [N, K, 4] normalised (ymin, xmin, ymax, xmax), ``scores:0`` [N, K],
 ``num_detections:0`` [N].
 """
-import glob
 import os
 import shutil
 import tempfile
 
 import tensorflow.compat.v1 as tf
 
-from lib.anchors.generator import anchor_spec_from_config
-from lib.helper.errors import UserError
-from lib.helper.io import atomic_path
-from lib.model.arch import Architecture, arch_path, load_arch
-from lib.model.dsfd import build_inference_graph
+from lib.checkpoint import load_arch
+from lib.common.errors import UserError
+from lib.common.io import atomic_path
+from lib.config import dense_architecture, inference_graph
+from lib.model.dsfd import INPUT_NAME, OUTPUT_NAMES
 
-INPUT_NAME = 'images'
-OUTPUT_NAMES = ('boxes', 'scores', 'num_detections')
 SERVING_TAG = 'serve'
 SERVING_SIGNATURE = 'serving_default'
 
 
-def resolve_checkpoint(path):
-    """A checkpoint prefix from a prefix or a folder -> (prefix, how it was found, for the log line).
-
-    A folder gives its newest checkpoint: the one its ``checkpoint`` file names, else the newest ``*.index``.
-    """
-    if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest and os.path.isfile(latest + '.index'):
-            return latest, "newest checkpoint listed in %s" % os.path.join(path, 'checkpoint')
-        indexes = glob.glob(os.path.join(path, '*.index'))
-        if not indexes:
-            raise UserError('no checkpoint in folder %s (expected <name>.index + <name>.data-*); pass a '
-                            'checkpoint prefix such as %s' % (path, os.path.join(path, 'epoch_5.ckpt')))
-        newest = max(indexes, key=os.path.getmtime)
-        return newest[:-len('.index')], 'newest .index file in %s' % path
-    if os.path.isfile(path + '.index'):
-        return path, 'checkpoint prefix given'
-    if path.endswith('.index') and os.path.isfile(path):
-        return path[:-len('.index')], 'checkpoint prefix of the given .index file'
-    raise UserError('checkpoint not found: %s (expected a prefix with %s.index beside it, or a folder of '
-                    'checkpoints)' % (path, path))
-
-
 def checkpoint_arch(ckpt_prefix, config):
     """The architecture of a checkpoint: its ``.arch.json`` (slim) or the config's dense one."""
-    return load_arch(ckpt_prefix, Architecture.from_model_config(config.MODEL))
+    return load_arch(ckpt_prefix, dense_architecture(config))
 
 
 def _restore(session, ckpt_prefix):
@@ -79,8 +53,7 @@ def frozen_graph_def(ckpt_prefix, config, arch=None):
     """The inference GraphDef of ``ckpt_prefix`` with its variables folded into constants."""
     arch = arch or checkpoint_arch(ckpt_prefix, config)
     with tf.Graph().as_default() as graph:
-        build_inference_graph(arch, anchor_spec_from_config(config.ANCHOR), config.ANCHOR.encode_scale,
-                              config.TEST, config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD)
+        inference_graph(config, arch)
         with tf.Session(graph=graph) as session:
             _restore(session, ckpt_prefix)
             frozen = tf.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), list(OUTPUT_NAMES))
@@ -93,24 +66,6 @@ def write_graph_def(graph_def, output_path):
         with open(tmp, 'wb') as f:
             f.write(graph_def.SerializeToString())
     return os.path.getsize(output_path)
-
-
-def load_graph_def(pb_path):
-    """Read a frozen ``.pb``; a UserError when it is missing or not a GraphDef."""
-    if not os.path.isfile(pb_path):
-        raise UserError('model file not found: %s (write one with tools/auto_freeze.py)' % pb_path)
-    graph_def = tf.GraphDef()
-    try:
-        with open(pb_path, 'rb') as f:
-            graph_def.ParseFromString(f.read())
-    except Exception as err:  # protobuf raises DecodeError and others for foreign files
-        raise UserError('%s is not a frozen TensorFlow graph (%s)' % (pb_path, err))
-    names = {node.name for node in graph_def.node}
-    missing = [n for n in (INPUT_NAME,) + OUTPUT_NAMES if n not in names]
-    if missing:
-        raise UserError('%s lacks the nodes %s; expected a graph from tools/auto_freeze.py with input images:0 '
-                        'and outputs boxes:0, scores:0, num_detections:0' % (pb_path, ', '.join(missing)))
-    return graph_def
 
 
 def write_saved_model(graph_def, export_dir):
@@ -152,22 +107,3 @@ def freeze_checkpoint(ckpt_prefix, config, output_path, arch=None, saved_model_d
     return {'checkpoint': ckpt_prefix, 'output_path': output_path, 'file_size': size,
             'input': INPUT_NAME + ':0', 'outputs': [name + ':0' for name in OUTPUT_NAMES],
             'saved_model_dir': saved_model_dir}
-
-
-def slim_checkpoint_for(ckpt_prefix, config, out_dir, mask_file=None):
-    """The slim checkpoint to freeze for ``--slim``: ``ckpt_prefix`` itself when it is already slim (its
-    ``.arch.json`` has fewer channels than the config's model), else one sliced from it by its mask file into
-    ``out_dir`` (returns its prefix)."""
-    dense = Architecture.from_model_config(config.MODEL)
-    if mask_file is None and checkpoint_arch(ckpt_prefix, config).is_slimmer_than(dense):
-        return ckpt_prefix
-    from lib.pruning.masks import mask_path, read_mask
-    from lib.pruning.slimming import slim_checkpoint
-    mask_file = mask_file or mask_path(ckpt_prefix)
-    if not os.path.isfile(mask_file):
-        raise UserError('mask file not found: %s; --slim needs a slim checkpoint (with %s) or the mask written '
-                        'by channel selection (pass it with --mask)'
-                        % (mask_file, os.path.basename(arch_path(ckpt_prefix))))
-    out_prefix = os.path.join(out_dir, os.path.basename(ckpt_prefix))
-    slim_checkpoint(ckpt_prefix, read_mask(mask_file), dense, out_prefix)
-    return out_prefix

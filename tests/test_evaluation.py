@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from lib.helper.errors import UserError
-from tools.ap_eval import wider_eval
-from tools.ap_eval.box_overlaps import bbox_overlaps
+from lib.common.errors import UserError
+from lib.evaluation import ground_truth, protocol
+from lib.evaluation.box_overlaps import bbox_overlaps
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SETTINGS = ('easy', 'medium', 'hard')
@@ -85,7 +85,7 @@ def one_image_case(tmp_path, predictions, faces=FACES, counted=None):
     """Ground truth of one image (faces, per-setting counted indices) and its result file -> evaluate()."""
     gt_dir = write_gt(tmp_path / 'gt', [('0--Event', [('img_0', faces, counted or {})])])
     pred_dir = write_predictions(tmp_path / 'pred', [('0--Event', 'img_0')], [predictions])
-    return wider_eval.evaluate(pred_dir, gt_dir, progress=False)
+    return protocol.evaluate(pred_dir, gt_dir, progress=False)
 
 
 # ----------------------------------------------------------------------------------------------- kernel
@@ -150,17 +150,17 @@ def test_score_exactly_on_a_threshold_counts_there(tmp_path):
     # normalised scores 1, 0.5 (= t_499 exactly), 0 (= t_999)
     results = one_image_case(tmp_path, rows(HIT_FACE1 + (1.,), HIT_FACE2 + (0.5,), MISS + (0.,)))
     recall, precision = results['curves']['easy']['recall'], results['curves']['easy']['precision']
-    assert wider_eval.THRESHOLDS[499] == 0.5 and wider_eval.THRESHOLDS[999] == 0.0
+    assert protocol.THRESHOLDS[499] == 0.5 and protocol.THRESHOLDS[999] == 0.0
     assert (recall[498], recall[499]) == (0.5, 1.0)
     assert (precision[998], precision[999]) == (1.0, pytest.approx(2 / 3.))
-    assert wider_eval.THRESHOLDS[0] == pytest.approx(0.999) and precision[0] == 1.0 and recall[0] == 0.5
+    assert protocol.THRESHOLDS[0] == pytest.approx(0.999) and precision[0] == 1.0 and recall[0] == 0.5
 
 
 def test_image_without_predictions_misses_its_faces_and_warns(tmp_path, caplog):
     gt_dir = write_gt(tmp_path / 'gt', [('0--A', [('a', FACES, {})]), ('1--B', [('b', FACES, {})])])
     pred_dir = write_predictions(tmp_path / 'pred', [('0--A', 'a')], [rows(HIT_FACE1 + (1.,), HIT_FACE2 + (0.,))])
     with caplog.at_level(logging.WARNING):
-        results = wider_eval.evaluate(pred_dir, gt_dir, progress=False)
+        results = protocol.evaluate(pred_dir, gt_dir, progress=False)
     assert results['hard'] == pytest.approx(0.5)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -171,7 +171,7 @@ def test_detections_on_images_without_faces_are_skipped_like_the_official_tool(t
     gt_dir = write_gt(tmp_path / 'gt', [('0--A', [('a', FACES, {}), ('empty', np.zeros((0, 4)), {})])])
     pred_dir = write_predictions(tmp_path / 'pred', [('0--A', 'a'), ('0--A', 'empty')],
                                  [rows(HIT_FACE1 + (0.5,), HIT_FACE2 + (0.,)), rows(MISS + (1.,))])
-    assert wider_eval.evaluate(pred_dir, gt_dir, progress=False)['easy'] == pytest.approx(1.0)
+    assert protocol.evaluate(pred_dir, gt_dir, progress=False)['easy'] == pytest.approx(1.0)
 
 
 def test_all_equal_scores_normalise_to_one_with_a_warning(tmp_path, caplog):
@@ -189,7 +189,7 @@ def test_count_line_disagreeing_with_boxes_warns_and_trusts_boxes(tmp_path, capl
     (tmp_path / 'pred' / '0--A' / 'unrelated.txt').write_text('not a result file')
     os.makedirs(str(tmp_path / 'pred' / 'extra_folder'))
     with caplog.at_level(logging.WARNING):
-        assert wider_eval.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)['easy'] == pytest.approx(1.0)
+        assert protocol.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)['easy'] == pytest.approx(1.0)
     assert any('says 7, has 2' in r.getMessage() for r in caplog.records)
 
 
@@ -200,7 +200,7 @@ def test_squeezed_one_element_cells_load(tmp_path):
     scipy.io.savemat(str(tmp_path / 'wider_face_val.mat'), gt)
     for setting in SETTINGS:
         scipy.io.savemat(str(tmp_path / ('wider_%s_val.mat' % setting)), dict(gt, gt_list=_cell([1.0])))
-    loaded = wider_eval.load_ground_truth(str(tmp_path))
+    loaded = ground_truth.load_ground_truth(str(tmp_path))
     assert loaded.images == [('0--Solo', 'only')]
     np.testing.assert_array_equal(loaded.boxes[0], [[0, 0, 99, 99]])
     assert loaded.counted['hard'][0].tolist() == [True]
@@ -258,7 +258,7 @@ def test_vectorised_protocol_matches_loop_oracle(tmp_path):
         faces = np.hstack([rng.randint(0, 400, (num_faces, 2)), rng.randint(8, 80, (num_faces, 2))])
         counted = {s: np.flatnonzero(rng.rand(len(faces)) < p) + 1 for s, p in zip(SETTINGS, (0.3, 0.6, 0.9))}
         images.append(('img_%d' % i, faces, counted))
-    gt = wider_eval.load_ground_truth(write_gt(tmp_path, [('0--A', images[:7]), ('1--B', images[7:])]))
+    gt = ground_truth.load_ground_truth(write_gt(tmp_path, [('0--A', images[:7]), ('1--B', images[7:])]))
     predictions = []
     for _, faces, _ in images:
         found = faces[rng.rand(len(faces)) < 0.7]
@@ -267,7 +267,7 @@ def test_vectorised_protocol_matches_loop_oracle(tmp_path):
         noise = np.hstack([rng.randint(0, 400, (num_noise, 2)), rng.randint(8, 80, (num_noise, 2))])
         boxes = np.vstack([found, jitter, noise]).astype(np.float64)
         predictions.append(np.hstack([boxes, rng.rand(len(boxes), 1)]))
-    results = wider_eval.evaluate_predictions(predictions, gt, progress=False)
+    results = protocol.evaluate_predictions(predictions, gt, progress=False)
     for setting in SETTINGS:
         assert 0.05 < results[setting] < 0.99
         assert results[setting] == pytest.approx(oracle_ap(predictions, gt, setting), abs=1e-12)
@@ -282,7 +282,7 @@ _OFFICIAL_CACHE = {}
 def official(official_gt_dir):
     """(loaded official GT, GT boxes as predictions with distinct scores), loaded once per module."""
     if official_gt_dir not in _OFFICIAL_CACHE:
-        gt = wider_eval.load_ground_truth(official_gt_dir)
+        gt = ground_truth.load_ground_truth(official_gt_dir)
         sizes = [len(boxes) for boxes in gt.boxes]
         scores = np.split(np.random.RandomState(0).permutation(sum(sizes)) + 1., np.cumsum(sizes)[:-1])
         preds = [np.hstack([boxes, score[:, None]]) for boxes, score in zip(gt.boxes, scores)]
@@ -304,7 +304,7 @@ def test_official_gt_saved_squeezed_loads_the_same(official, official_gt_dir, tm
         mat = scipy.io.loadmat(os.path.join(official_gt_dir, 'wider_%s_val.mat' % name), squeeze_me=True)
         scipy.io.savemat(str(tmp_path / ('wider_%s_val.mat' % name)),
                          {key: value for key, value in mat.items() if not key.startswith('__')})
-    squeezed = wider_eval.load_ground_truth(str(tmp_path))
+    squeezed = ground_truth.load_ground_truth(str(tmp_path))
     assert squeezed.images == gt.images
     assert all(np.array_equal(a, b) for a, b in zip(squeezed.boxes, gt.boxes))
     for setting in SETTINGS:
@@ -313,7 +313,7 @@ def test_official_gt_saved_squeezed_loads_the_same(official, official_gt_dir, tm
 
 def test_ground_truth_as_predictions_scores_almost_one(official, official_gt_dir, tmp_path):
     gt, preds = official
-    results = wider_eval.evaluate(write_predictions(tmp_path, gt.images, preds), official_gt_dir, progress=False)
+    results = protocol.evaluate(write_predictions(tmp_path, gt.images, preds), official_gt_dir, progress=False)
     for setting in SETTINGS:
         # a duplicated box and a negative-width box keep it just below 1
         assert 0.9999 < results[setting] < 1.0
@@ -324,19 +324,19 @@ def test_dropping_every_other_face_halves_recall(official):
     sizes = [len(p) for p in preds]
     # every other face of the whole set (per image, [::2] would keep the many single-face images whole)
     keep = np.split(np.arange(sum(sizes)) % 2 == 0, np.cumsum(sizes)[:-1])
-    results = wider_eval.evaluate_predictions([p[k] for p, k in zip(preds, keep)], gt, progress=False)
+    results = protocol.evaluate_predictions([p[k] for p, k in zip(preds, keep)], gt, progress=False)
     for setting in SETTINGS:
         assert abs(results['curves'][setting]['recall'][-1] - 0.5) < 0.01
 
 
 def test_shuffled_and_messy_files_give_identical_ap(official, official_gt_dir, tmp_path):
     gt, preds = official
-    reference = wider_eval.evaluate_predictions(preds, gt, progress=False)
+    reference = protocol.evaluate_predictions(preds, gt, progress=False)
     rng = np.random.RandomState(1)
     shuffled = write_predictions(tmp_path / 'shuffled', gt.images, [p[rng.permutation(len(p))] for p in preds])
     messy = write_predictions(tmp_path / 'messy', gt.images, preds, style='messy')
     for pred_dir in (shuffled, messy):
-        results = wider_eval.evaluate(pred_dir, official_gt_dir, progress=False)
+        results = protocol.evaluate(pred_dir, official_gt_dir, progress=False)
         assert [results[s] for s in SETTINGS] == [reference[s] for s in SETTINGS]
 
 
@@ -348,32 +348,32 @@ def test_malformed_number_names_file_and_line(tmp_path):
     path = tmp_path / 'pred' / '0--A' / 'a.txt'
     path.write_text('a.jpg\n2\n0 0 99 99 0.9\n\n300 0 99 x9 0.8\n')
     with pytest.raises(UserError, match=r'a\.txt:5: not a number'):
-        wider_eval.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)
+        protocol.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)
     path.write_text('a.jpg\n2\n0 0 99 99 0.9\n300 0 99 99\n')
     with pytest.raises(UserError, match=r'a\.txt:4: expected 5 numbers'):
-        wider_eval.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)
+        protocol.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)
     path.write_text('a.jpg\ntwo\n')
     with pytest.raises(UserError, match=r'a\.txt:2: expected the number of boxes'):
-        wider_eval.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)
+        protocol.evaluate(str(tmp_path / 'pred'), gt_dir, progress=False)
 
 
 def test_missing_extension_says_how_to_build_it(tmp_path, monkeypatch):
     gt_dir = write_gt(tmp_path / 'gt', [('0--A', [('a', FACES, {})])])
     pred_dir = write_predictions(tmp_path / 'pred', [('0--A', 'a')], [rows(HIT_FACE1 + (1.,))])
-    monkeypatch.setitem(sys.modules, 'tools.ap_eval.box_overlaps', None)  # makes the import fail
+    monkeypatch.setitem(sys.modules, 'lib.evaluation.box_overlaps', None)  # makes the import fail
     with pytest.raises(UserError, match=r'not built.*cd .*tools/ap_eval && .* setup\.py build_ext --inplace$'):
-        wider_eval.evaluate(pred_dir, gt_dir, progress=False)
+        protocol.evaluate(pred_dir, gt_dir, progress=False)
 
 
 def test_missing_inputs_are_user_errors(tmp_path):
     gt_dir = write_gt(tmp_path / 'gt', [('0--A', [('a', FACES, {})])])
     with pytest.raises(UserError, match='ground truth file not found'):
-        wider_eval.evaluate(str(tmp_path), str(tmp_path / 'nowhere'), progress=False)
+        protocol.evaluate(str(tmp_path), str(tmp_path / 'nowhere'), progress=False)
     with pytest.raises(UserError, match='prediction folder not found'):
-        wider_eval.evaluate(str(tmp_path / 'nowhere'), gt_dir, progress=False)
+        protocol.evaluate(str(tmp_path / 'nowhere'), gt_dir, progress=False)
     os.makedirs(str(tmp_path / 'empty'))
     with pytest.raises(UserError, match='no prediction folders'):
-        wider_eval.evaluate(str(tmp_path / 'empty'), gt_dir, progress=False)
+        protocol.evaluate(str(tmp_path / 'empty'), gt_dir, progress=False)
 
 
 # ----------------------------------------------------------------------------------------------- CLI

@@ -4,7 +4,7 @@ import logging
 import os
 import sys
 
-from lib.helper.errors import UserError
+from lib.common.errors import UserError
 
 
 def setup_tensorflow():

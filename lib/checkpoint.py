@@ -1,0 +1,189 @@
+"""Checkpoints: find one, read it (values, shapes, names), check it against a model, write arrays back as one,
+and the files that travel beside it (``<prefix>.arch.json``: its channel counts; ``<prefix>.mask.json``: the
+channels channel selection kept).
+
+Pruning rewrites checkpoints variable by variable (zeroing or slicing), so it works on plain arrays
+instead of a model graph; the written checkpoint restores into any graph with the same names and shapes.
+"""
+import collections
+import glob
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from lib.common.errors import UserError
+from lib.common.io import write_text
+from lib.model.arch import Architecture
+from lib.model.dsfd import build_dsfd
+
+
+def resolve_checkpoint(path):
+    """A checkpoint prefix from a prefix or a folder -> (prefix, how it was found, for the log line).
+
+    A folder gives its newest checkpoint: the one its ``checkpoint`` file names, else the newest ``*.index``.
+    """
+    if os.path.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest and os.path.isfile(latest + '.index'):
+            return latest, "newest checkpoint listed in %s" % os.path.join(path, 'checkpoint')
+        indexes = glob.glob(os.path.join(path, '*.index'))
+        if not indexes:
+            raise UserError('no checkpoint in folder %s (expected <name>.index + <name>.data-*); pass a '
+                            'checkpoint prefix such as %s' % (path, os.path.join(path, 'epoch_5.ckpt')))
+        newest = max(indexes, key=os.path.getmtime)
+        return newest[:-len('.index')], 'newest .index file in %s' % path
+    if os.path.isfile(path + '.index'):
+        return path, 'checkpoint prefix given'
+    if path.endswith('.index') and os.path.isfile(path):
+        return path[:-len('.index')], 'checkpoint prefix of the given .index file'
+    raise UserError('checkpoint not found: %s (expected a prefix with %s.index beside it, or a folder of '
+                    'checkpoints)' % (path, path))
+
+
+def require_checkpoint(ckpt_prefix, role='checkpoint'):
+    """A UserError unless ``<ckpt_prefix>.index`` exists (``role`` names it in the message)."""
+    if not os.path.isfile(ckpt_prefix + '.index'):
+        raise UserError('%s not found: %s (expected %s.index and %s.data-* beside it)'
+                        % (role, ckpt_prefix, ckpt_prefix, ckpt_prefix))
+
+
+def _reader(ckpt_prefix, role):
+    """A checkpoint reader (V2 prefix, or a V1 single file such as TF-slim's vgg_16.ckpt); a missing or
+    unreadable checkpoint is one UserError naming it."""
+    if not os.path.isfile(ckpt_prefix):
+        require_checkpoint(ckpt_prefix, role)
+    try:
+        return tf.train.load_checkpoint(ckpt_prefix)
+    except (tf.errors.OpError, ValueError) as err:
+        raise UserError('%s %s: not a readable checkpoint (%s); give a checkpoint prefix such as '
+                        'face_detector/epoch_5.ckpt' % (role, ckpt_prefix, str(err).strip().split('\n')[0][:200]))
+
+
+def read_checkpoint(ckpt_prefix, role='checkpoint'):
+    """{variable name: numpy array} of every variable in the checkpoint, sorted by name."""
+    reader = _reader(ckpt_prefix, role)
+    names = sorted(reader.get_variable_to_shape_map())
+    return collections.OrderedDict((name, reader.get_tensor(name)) for name in names)
+
+
+def read_shapes(ckpt_prefix, role='checkpoint'):
+    """{variable name: shape tuple} of the checkpoint, without reading the values."""
+    shapes = _reader(ckpt_prefix, role).get_variable_to_shape_map()
+    return {name: tuple(shape) for name, shape in shapes.items()}
+
+
+def global_step(ckpt_prefix):
+    """The global step stored in a training checkpoint (0 when it has none)."""
+    reader = _reader(ckpt_prefix, 'checkpoint')
+    return int(reader.get_tensor('global_step')) if reader.has_tensor('global_step') else 0
+
+
+def shapes_of(values):
+    return {name: tuple(np.shape(value)) for name, value in values.items()}
+
+
+def variable_name(variable):
+    """The checkpoint key of a graph variable (its op name)."""
+    return variable.op.name
+
+
+def check_matches(ckpt_prefix, shapes, variables):
+    """UserError unless every graph variable is in ``shapes`` ({checkpoint name: shape}) with the same shape."""
+    for variable in variables:
+        name = variable_name(variable)
+        expected = tuple(variable.get_shape().as_list())
+        if name not in shapes:
+            raise UserError('checkpoint %s does not fit the architecture: variable %s is missing (was it written '
+                            'by another model or config?)' % (ckpt_prefix, name))
+        shape = shapes[name]
+        if shape != expected:
+            raise UserError('checkpoint %s does not fit the architecture: %s has shape %s, the model expects %s '
+                            '(check config.MODEL.width_mult / fpn / dual_mode, or the checkpoint\'s .arch.json)'
+                            % (ckpt_prefix, name, list(shape), list(expected)))
+
+
+def check_fits_arch(ckpt_prefix, arch):
+    """UserError when the checkpoint's variables do not have the shapes of ``arch``'s model."""
+    with tf.Graph().as_default():
+        build_dsfd(tf.placeholder(tf.float32, [None, None, None, 3]), arch, (0., 0., 0.), (1., 1., 1.))
+        check_matches(ckpt_prefix, read_shapes(ckpt_prefix), tf.global_variables())
+
+
+def write_checkpoint(values, out_prefix):
+    """Save {name: array} as a checkpoint at ``out_prefix`` (temp files renamed into place).
+
+    No ``checkpoint`` state file and no meta graph are written, so a training folder's latest-checkpoint
+    pointer is left alone.
+    """
+    directory = os.path.dirname(os.path.abspath(out_prefix))
+    os.makedirs(directory, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.ckpt.', dir=directory)
+    try:
+        tmp_prefix = os.path.join(staging, 'ckpt')
+        with tf.Graph().as_default():
+            feeds, var_list = {}, {}
+            for index, (name, value) in enumerate(values.items()):
+                value = np.asarray(value)
+                placeholder = tf.placeholder(tf.as_dtype(value.dtype), value.shape)
+                var_list[name] = tf.Variable(placeholder, name='v%d' % index)
+                feeds[placeholder] = value
+            saver = tf.train.Saver(var_list=var_list, write_version=tf.train.SaverDef.V2)
+            with tf.Session() as session:
+                session.run(tf.global_variables_initializer(), feeds)
+                saver.save(session, tmp_prefix, write_meta_graph=False, write_state=False)
+        for path in glob.glob(tmp_prefix + '.*'):
+            os.replace(path, out_prefix + path[len(tmp_prefix):])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def random_model_values(arch, seed=0):
+    """{variable name: array} of a freshly initialised model of ``arch`` (the model's own initialisers, seeded):
+    what benchmarks and tests freeze or prune without training."""
+    with tf.Graph().as_default():
+        tf.set_random_seed(seed)
+        build_dsfd(tf.placeholder(tf.float32, [None, None, None, 3]), arch, (0., 0., 0.), (1., 1., 1.))
+        variables = tf.global_variables()
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            arrays = session.run(variables)
+    return collections.OrderedDict((variable_name(v), a) for v, a in zip(variables, arrays))
+
+
+def arch_path(checkpoint_prefix):
+    """Where a checkpoint keeps its architecture: ``<prefix>.arch.json``."""
+    return checkpoint_prefix + '.arch.json'
+
+
+def save_arch(checkpoint_prefix, arch):
+    """Atomically write ``arch`` beside the checkpoint."""
+    write_text(arch_path(checkpoint_prefix), arch.to_json() + '\n')
+
+
+def load_arch(checkpoint_prefix, default):
+    """The architecture saved beside the checkpoint, else ``default`` (the config's dense one)."""
+    path = arch_path(checkpoint_prefix)
+    if not os.path.isfile(path):
+        return default
+    try:
+        with open(path) as f:
+            return Architecture.from_dict(json.load(f))
+    except (ValueError, TypeError) as err:
+        raise UserError('%s is not a valid architecture file (%s); it is written by training beside each '
+                        'checkpoint' % (path, err))
+
+
+def mask_path(ckpt_prefix):
+    """Where channel selection keeps the kept channels of a checkpoint: ``<prefix>.mask.json``."""
+    return ckpt_prefix + '.mask.json'
+
+
+def copy_arch_file(ckpt_prefix, out_prefix):
+    """Carry a slim checkpoint's ``.arch.json`` over to a rewritten copy of it (no-op for dense ones)."""
+    if os.path.isfile(arch_path(ckpt_prefix)):
+        with open(arch_path(ckpt_prefix)) as f:
+            write_text(arch_path(out_prefix), f.read())

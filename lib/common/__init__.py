@@ -1,0 +1,1 @@
+"""Shared building blocks: user errors, atomic writes, entry-script helpers, images (the one letterbox)."""

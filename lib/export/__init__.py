@@ -1,0 +1,1 @@
+"""Checkpoint -> deployable files: the frozen GraphDef and the SavedModel."""

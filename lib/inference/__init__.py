@@ -1,0 +1,1 @@
+"""Running a frozen detector: FaceDetector, the WIDER test protocol, drawing detections."""
