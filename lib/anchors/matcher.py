@@ -1,28 +1,49 @@
-"""Anchor matching: per-anchor labels and encoded boxes for one image, computed in the data workers."""
+"""Anchor matching: per-anchor labels and encoded boxes for one image, computed in the data workers.
+
+``match`` is the dense reference (every face against every anchor); ``match_sparse`` gives the identical
+assignment visiting, per face, only the anchors of an AnchorGrid that can overlap it, so its cost follows the
+faces' sizes, not the anchor count times the crowd. Both rank equal IoUs by the lower index (faces and
+anchors), so the result does not depend on how a numpy build orders ties.
+"""
+import logging
+
 import numpy as np
 
 from lib.anchors import box_codec
-from lib.anchors.generator import anchors_np, shot_scale
+from lib.anchors.generator import anchors_np, feature_map_sizes, shot_scale
+from lib.anchors.grid import AnchorGrid
+
+log = logging.getLogger(__name__)
+VISIT_FRACTION = 0.5  # a face first visits the anchors that may reach this part of its best IoU bound
+NEXT_FRACTION = 0.25  # a face whose best anchor may be claimed also visits those that may reach this part of
+                      # its best IoU (a cheap guess: when it misses, the face looks again on its own)
+
+
+def _iou(box, anchor):
+    """Elementwise IoU of (x1, y1, x2, y2) column tuples; the one formula of both matchers, so that their
+    values are bit-identical."""
+    ix1 = np.maximum(box[0], anchor[0])
+    iy1 = np.maximum(box[1], anchor[1])
+    ix2 = np.minimum(box[2], anchor[2])
+    iy2 = np.minimum(box[3], anchor[3])
+    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
+    box_area = (box[2] - box[0]) * (box[3] - box[1])
+    anchor_area = (anchor[2] - anchor[0]) * (anchor[3] - anchor[1])
+    return inter / np.maximum(box_area + anchor_area - inter, 1e-12)
 
 
 def iou_matrix(boxes, anchors):
     """IoU [F, A] between faces [F, 4] and anchors [A, 4] (continuous coordinates)."""
-    ix1 = np.maximum(boxes[:, None, 0], anchors[None, :, 0])
-    iy1 = np.maximum(boxes[:, None, 1], anchors[None, :, 1])
-    ix2 = np.minimum(boxes[:, None, 2], anchors[None, :, 2])
-    iy2 = np.minimum(boxes[:, None, 3], anchors[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    anchor_area = (anchors[:, 2] - anchors[:, 0]) * (anchors[:, 3] - anchors[:, 1])
-    return inter / np.maximum(box_area[:, None] + anchor_area[None, :] - inter, 1e-12)
+    return _iou([boxes[:, None, k] for k in range(4)], [anchors[None, :, k] for k in range(4)])
 
 
 def match(boxes, anchors, positive_iou):
     """Index of the face each anchor is assigned to, -1 for background.
 
-    An anchor is positive when its best IoU >= positive_iou; in addition each face claims its own best
-    anchor not already claimed by another face, so a face too small or oddly shaped for any threshold, or
-    crowded by a neighbour, still gets a positive.
+    An anchor is positive when its best IoU >= positive_iou (its best face: the lowest index among equals);
+    in addition each face, in the order of its best IoU (lower index first among equals), claims its best
+    anchor not already claimed by another face (the lowest index among equal IoUs), so a face too small or
+    oddly shaped for any threshold, or crowded by a neighbour, still gets a positive.
     """
     assignment = np.full(len(anchors), -1, dtype=np.int64)
     if len(boxes) == 0:
@@ -33,12 +54,12 @@ def match(boxes, anchors, positive_iou):
     positive = best_iou >= positive_iou
     assignment[positive] = best_face[positive]
     claimed = set()
-    candidates = min(len(boxes) + 1, len(anchors))
-    for face in np.argsort(iou.max(axis=1)):
-        ranked = np.argpartition(-iou[face], candidates - 1)[:candidates]
-        for anchor in ranked[np.argsort(-iou[face, ranked], kind='stable')]:
-            if iou[face, anchor] <= 0:
-                break
+    # at most F - 1 anchors are claimed before a face's turn: its pick is among its F + 1 best (and their ties)
+    last = len(anchors) - min(len(boxes) + 1, len(anchors))
+    for face in np.argsort(iou.max(axis=1), kind='stable'):
+        row = iou[face]
+        ranked = np.flatnonzero((row >= np.partition(row, last)[last]) & (row > 0))
+        for anchor in ranked[np.argsort(-row[ranked], kind='stable')]:
             if anchor not in claimed:
                 claimed.add(anchor)
                 assignment[anchor] = face
@@ -46,16 +67,121 @@ def match(boxes, anchors, positive_iou):
     return assignment
 
 
+class _Pairs(object):
+    """The (face, anchor, IoU) pairs that faces visit, grouped by face (``start`` [F + 1]: where each face's
+    run starts), with each face's best IoU among them (0 for none) and its best anchor (the lowest index
+    among equals; -1 for none)."""
+
+    def __init__(self, boxes, grid, near):
+        self.face, self.anchor, self.start = grid.indices(near)
+        self.iou = _iou([boxes[self.face, k] for k in range(4)], [c[self.anchor] for c in grid.columns])
+        self.best = np.zeros(len(boxes), self.iou.dtype)
+        self.top = np.full(len(boxes), -1, np.int64)
+        some = np.flatnonzero(self.start[1:] > self.start[:-1])
+        if len(some):
+            self.best[some] = np.maximum.reduceat(self.iou, self.start[some])
+            at_best = np.where(self.iou == self.best[self.face], self.anchor, grid.size)
+            self.top[some] = np.minimum.reduceat(at_best, self.start[some])
+
+    def best_unclaimed(self, face, claimed):
+        """(IoU, anchor) of a face's best unclaimed visited anchor, the lowest index among equals; (-1, None)
+        when all are claimed."""
+        iou = self.iou[self.start[face]:self.start[face + 1]]
+        anchor = self.anchor[self.start[face]:self.start[face + 1]]
+        free = ~claimed[anchor]
+        if not free.any():
+            return -1., None
+        iou, anchor = iou[free], anchor[free]
+        best = iou.max()
+        return float(best), int(anchor[iou == best].min())
+
+
+class _Visit(object):
+    """Which anchors faces visit at cuts [F]: every anchor whose IoU with the face may reach its cut (a
+    superset, from AnchorGrid.ranges), so any anchor a face skips has an IoU below its cut."""
+
+    def __init__(self, boxes, grid):
+        self.boxes, self.grid = boxes, grid
+        self.bounds = grid.bounds(boxes)
+
+    def __call__(self, cut, faces=None):
+        """_Pairs of all faces, or of those listed in ``faces`` (numbered in that list)."""
+        boxes, bounds = (self.boxes, self.bounds) if faces is None else (self.boxes[faces], self.bounds[faces])
+        return _Pairs(boxes, self.grid, self.grid.ranges(boxes, bounds, cut))
+
+
+def match_sparse(boxes, anchors, grid, positive_iou):
+    """``match(boxes, anchors, positive_iou)``, exactly, for float32 boxes and the AnchorGrid of ``anchors``.
+
+    A face visits the anchors whose IoU with it may reach its cut, min(positive_iou, VISIT_FRACTION x its
+    IoU bound), so every positive is visited and the anchors it skips have IoUs below its cut. A decision
+    that a skipped anchor could change (the face's best IoU, or its best unclaimed anchor's, is below the
+    cut) is taken again at a lower cut. Falls back to ``match`` when grid is None, boxes are not finite
+    float32, or positive_iou <= 0 (every anchor would then be positive).
+    """
+    boxes = np.asarray(boxes)
+    if grid is None or boxes.dtype != np.float32 or not positive_iou > 0 or not np.isfinite(boxes).all():
+        return match(boxes, anchors, positive_iou)
+    assignment = np.full(len(anchors), -1, dtype=np.int64)
+    if len(boxes) == 0:
+        return assignment
+    visit = _Visit(boxes, grid)
+    cut = np.clip(np.minimum(positive_iou * (1 - 1e-3), VISIT_FRACTION * visit.bounds.max(axis=1)), 0, None)
+    pairs = visit(cut)
+    if (pairs.best < cut).any():  # a skipped anchor may hold the best IoU: visit all that overlap the face
+        cut[pairs.best < cut] = 0
+        pairs = visit(cut)
+
+    strong = pairs.iou >= positive_iou  # all visited: every cut is below positive_iou
+    anchor, face, iou = pairs.anchor[strong], pairs.face[strong], pairs.iou[strong]
+    order = np.lexsort((face, -iou, anchor))
+    anchor, face = anchor[order], face[order]
+    first = np.ones(len(anchor), bool)
+    first[1:] = anchor[1:] != anchor[:-1]
+    assignment[anchor[first]] = face[first]
+
+    # a face whose best anchor is among another face's good ones may find it claimed: visit their next ones
+    good = pairs.anchor[pairs.iou >= NEXT_FRACTION * pairs.best[pairs.face]]
+    shared = np.flatnonzero((pairs.best > 0) & (np.bincount(good, minlength=len(anchors))[pairs.top] > 1))
+    deeper_cut = np.minimum(cut[shared], NEXT_FRACTION * pairs.best[shared])
+    deeper = visit(deeper_cut, shared) if len(shared) else None
+    position = dict(zip(shared.tolist(), range(len(shared))))
+    claimed = np.zeros(len(anchors), bool)
+    best, top = pairs.best.tolist(), pairs.top.tolist()
+    for f in np.argsort(pairs.best, kind='stable').tolist():
+        if best[f] <= 0:
+            continue
+        pick = top[f]
+        if claimed[pick]:
+            k = position.get(f)
+            value, pick = pairs.best_unclaimed(f, claimed) if k is None else deeper.best_unclaimed(k, claimed)
+            face_cut = cut[f] if k is None else deeper_cut[k]
+            while face_cut > 0 and value < face_cut:  # a skipped anchor may be better: look down to here
+                face_cut = value if value > 0 else (VISIT_FRACTION * face_cut if face_cut > 1e-6 else 0.)
+                value, pick = visit(np.array([face_cut]), [f]).best_unclaimed(0, claimed)
+            if value <= 0:
+                continue
+        claimed[pick] = True
+        assignment[pick] = f
+    return assignment
+
+
 class AnchorTargetAssigner(object):
     """Callable boxes [N, 4] (input pixels) -> {'<shot>_labels': int32 [A], '<shot>_boxes': float32 [A, 4]}.
 
     Labels: 1 face, 0 background. Boxes are encoded against the anchor (zeros for background).
-    Faces under one pixel wide or high are dropped before matching.
+    Faces under one pixel wide or high are dropped before matching. Matching is ``match_sparse`` over the
+    anchors' grid (the dense ``match`` when the generator's anchors are not a grid it recognises).
     """
 
     def __init__(self, input_size, spec, shots, positive_iou, encode_scale):
         height, width = input_size
         self.anchors = {shot: anchors_np(height, width, spec, shot_scale(spec, shot, shots)) for shot in shots}
+        levels = feature_map_sizes(height, width, spec)
+        self.grids = {shot: AnchorGrid.from_anchors(anchors, levels) for shot, anchors in self.anchors.items()}
+        if any(grid is None for grid in self.grids.values()):
+            log.warning('anchors of %dx%d are not a grid the sparse matcher recognises: dense target '
+                        'assignment (slow in crowds)', height, width)
         self.positive_iou = positive_iou
         self.encode_scale = encode_scale
 
@@ -64,7 +190,7 @@ class AnchorTargetAssigner(object):
         boxes = boxes[(boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)]
         targets = {}
         for shot, anchors in self.anchors.items():
-            assignment = match(boxes, anchors, self.positive_iou)
+            assignment = match_sparse(boxes, anchors, self.grids[shot], self.positive_iou)
             positive = assignment >= 0
             encoded = np.zeros_like(anchors)
             encoded[positive] = box_codec.encode_np(boxes[assignment[positive]], anchors[positive],
