@@ -94,6 +94,31 @@ def test_two_anchors_a_pixel_are_a_grid_too(pixel_major):
         check_equal(random_faces(rng, size, 300, 'small'), anchors, levels)
 
 
+def test_grid_ranges_hold_exactly_the_overlapping_anchors():
+    """At cut 0 a face's ranges are the anchors with IoU > 0, edges one float apart included; at a cut they
+    still hold every anchor whose IoU reaches it."""
+    rng = np.random.RandomState(6)
+    anchors, levels = grid_anchors(128, 'first')
+    grid = AnchorGrid.from_anchors(anchors, levels)
+    edges = anchors[rng.randint(len(anchors), size=60)]
+    nudged = np.nextafter(edges, edges + np.float32(rng.choice([-1, 1], size=edges.shape)))
+    cases = [random_faces(rng, 128, 60, 'mixed'), random_faces(rng, 128, 60, 'integer'), edges,
+             np.concatenate([nudged[:, :2], edges[:, 2:] + 20], 1), np.concatenate([edges[:, :2] - 20, nudged[:, 2:]], 1)]
+    for boxes in cases:
+        iou = iou_matrix(boxes, anchors)
+        for cut in (0., 0.1, 0.35, 0.6):
+            cuts = np.full(len(boxes), cut)
+            face, index, start = grid.indices(grid.ranges(boxes, grid.bounds(boxes), cuts))
+            visited = np.zeros(iou.shape, bool)
+            visited[face, index] = True
+            assert len(face) == np.count_nonzero(visited)  # each pair once, grouped by face
+            assert (np.diff(face) >= 0).all() and start[-1] == len(face)
+            if cut == 0:
+                np.testing.assert_array_equal(visited, iou > 0)
+            else:
+                assert visited[iou >= cut].all() and np.count_nonzero(visited) < np.count_nonzero(iou > 0)
+
+
 def test_not_a_grid_falls_back_to_dense():
     rng = np.random.RandomState(3)
     anchors, levels = grid_anchors(64, 'second')
