@@ -103,7 +103,8 @@ def test_grid_ranges_hold_exactly_the_overlapping_anchors():
     edges = anchors[rng.randint(len(anchors), size=60)]
     nudged = np.nextafter(edges, edges + np.float32(rng.choice([-1, 1], size=edges.shape)))
     cases = [random_faces(rng, 128, 60, 'mixed'), random_faces(rng, 128, 60, 'integer'), edges,
-             np.concatenate([nudged[:, :2], edges[:, 2:] + 20], 1), np.concatenate([edges[:, :2] - 20, nudged[:, 2:]], 1)]
+             np.concatenate([nudged[:, :2], edges[:, 2:] + 20], 1),
+             np.concatenate([edges[:, :2] - 20, nudged[:, 2:]], 1)]
     for boxes in cases:
         iou = iou_matrix(boxes, anchors)
         for cut in (0., 0.1, 0.35, 0.6):
