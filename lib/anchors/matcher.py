@@ -15,8 +15,7 @@ from lib.anchors.grid import AnchorGrid
 
 log = logging.getLogger(__name__)
 VISIT_FRACTION = 0.5  # a face first visits the anchors that may reach this part of its best IoU bound
-NEXT_FRACTION = 0.25  # a face whose best anchor may be claimed also visits those that may reach this part of
-                      # its best IoU (a cheap guess: when it misses, the face looks again on its own)
+NEXT_FRACTION = 0.5  # each further look visits the anchors that may reach this part of the last cut
 
 
 def _iou(box, anchor):
@@ -140,30 +139,63 @@ def match_sparse(boxes, anchors, grid, positive_iou):
     first[1:] = anchor[1:] != anchor[:-1]
     assignment[anchor[first]] = face[first]
 
-    # a face whose best anchor is among another face's good ones may find it claimed: visit their next ones
-    good = pairs.anchor[pairs.iou >= NEXT_FRACTION * pairs.best[pairs.face]]
-    shared = np.flatnonzero((pairs.best > 0) & (np.bincount(good, minlength=len(anchors))[pairs.top] > 1))
-    deeper_cut = np.minimum(cut[shared], NEXT_FRACTION * pairs.best[shared])
-    deeper = visit(deeper_cut, shared) if len(shared) else None
-    position = dict(zip(shared.tolist(), range(len(shared))))
+    order = np.argsort(pairs.best, kind='stable')
     claimed = np.zeros(len(anchors), bool)
-    best, top = pairs.best.tolist(), pairs.top.tolist()
-    for f in np.argsort(pairs.best, kind='stable').tolist():
-        if best[f] <= 0:
+    claim = _Claims(visit, pairs, cut, order)
+    for f in order.tolist():
+        if claim.best[f] <= 0:
             continue
-        pick = top[f]
+        pick = claim.top[f]
         if claimed[pick]:
-            k = position.get(f)
-            value, pick = pairs.best_unclaimed(f, claimed) if k is None else deeper.best_unclaimed(k, claimed)
-            face_cut = cut[f] if k is None else deeper_cut[k]
-            while face_cut > 0 and value < face_cut:  # a skipped anchor may be better: look down to here
-                face_cut = value if value > 0 else (VISIT_FRACTION * face_cut if face_cut > 1e-6 else 0.)
-                value, pick = visit(np.array([face_cut]), [f]).best_unclaimed(0, claimed)
+            value, pick = claim.next_best(f, claimed)
             if value <= 0:
                 continue
         claimed[pick] = True
         assignment[pick] = f
     return assignment
+
+
+class _Claims(object):
+    """Where the faces whose best anchor is claimed find their next best: in tiers of pairs at lower and
+    lower cuts. A face at risk (its best anchor is a good one, within NEXT_FRACTION of the best, of a face that
+    claims before it) that needs a next tier brings every face at risk still to come along, so a crowd costs a
+    few vectorised visits rather than one a face."""
+
+    def __init__(self, visit, pairs, cut, order):
+        self.visit, self.faces = visit, len(cut)
+        self.best, self.top = pairs.best.tolist(), pairs.top.tolist()
+        self.tiers = [(pairs, cut)]
+        self.tier = np.zeros(self.faces, np.int64)  # the tier each face looks at, and its row there
+        self.row = np.arange(self.faces)
+        rank = np.empty(self.faces, np.int64)
+        rank[order] = np.arange(self.faces)
+        good = (pairs.iou >= NEXT_FRACTION * pairs.best[pairs.face]) & (pairs.best[pairs.face] > 0)
+        is_top = np.zeros(visit.grid.size + 1, bool)
+        is_top[pairs.top] = True
+        good &= is_top[pairs.anchor]
+        first = np.full(visit.grid.size + 1, self.faces)
+        np.minimum.at(first, pairs.anchor[good], rank[pairs.face[good]])
+        self.risk = (pairs.best > 0) & (first[pairs.top] < rank)
+        self.done = np.zeros(self.faces, bool)
+
+    def next_best(self, face, claimed):
+        """(IoU, anchor) of the face's best unclaimed anchor (IoU <= 0: none); the face is done after."""
+        self.done[face] = True
+        while True:
+            pairs, cut = self.tiers[self.tier[face]]
+            row = self.row[face]
+            value, pick = pairs.best_unclaimed(row, claimed)
+            if value >= cut[row] or cut[row] <= 0:
+                return value, pick
+            peers = (self.tier == self.tier[face]) & ~self.done & (self.risk if self.tier[face] == 0 else True)
+            peers[face] = True
+            faces = np.flatnonzero(peers)
+            cuts = np.array([self.tiers[t][1][r] for t, r in zip(self.tier[faces], self.row[faces])])
+            cuts = cuts * NEXT_FRACTION
+            cuts[cuts < 1e-4] = 0.  # at last every anchor that overlaps the face
+            self.tiers.append((self.visit(cuts, faces), cuts))
+            self.tier[faces] = len(self.tiers) - 1
+            self.row[faces] = np.arange(len(faces))
 
 
 class AnchorTargetAssigner(object):
