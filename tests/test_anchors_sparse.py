@@ -207,13 +207,14 @@ def test_assigner_uses_the_grid_and_matches_dense_targets(monkeypatch):
     targets = assigner(boxes)
     # visited pairs: a small part of the 200 x 34,125 a dense match computes, per shot
     assert 0 < sum(visited) < 0.05 * 2 * 200 * len(assigner.anchors['second'])
-    kept = boxes[(boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1)]
-    for shot in SHOTS:
-        anchors = assigner.anchors[shot]
-        assignment = match(kept, anchors, 0.35)
-        np.testing.assert_array_equal(targets[shot + '_labels'], (assignment >= 0).astype(np.int32))
-        expected = np.zeros_like(anchors)
-        expected[assignment >= 0] = box_codec.encode_np(kept[assignment[assignment >= 0]],
-                                                        anchors[assignment >= 0], 5.)
-        np.testing.assert_array_equal(targets[shot + '_boxes'], expected)
-        assert targets[shot + '_labels'].sum() >= len(kept)
+    dense = AnchorTargetAssigner((640, 640), SPEC, SHOTS, 0.35, 5., dense=True)
+    assert all(grid is None for grid in dense.grids.values())
+    expected = dense(boxes)
+    assert sorted(targets) == sorted(expected)
+    for key in targets:
+        np.testing.assert_array_equal(targets[key], expected[key])
+    kept = np.count_nonzero((boxes[:, 2] - boxes[:, 0] >= 1) & (boxes[:, 3] - boxes[:, 1] >= 1))
+    assert min(targets[shot + '_labels'].sum() for shot in SHOTS) >= kept
+    positive = targets['second_labels'] == 1
+    decoded = box_codec.decode_np(targets['second_boxes'][positive], assigner.anchors['second'][positive], 5.)
+    assert np.abs(decoded[:, None] - boxes[None]).max(axis=2).min(axis=1).max() < 1e-3  # each decodes to a face

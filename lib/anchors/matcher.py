@@ -16,6 +16,7 @@ from lib.anchors.grid import AnchorGrid
 log = logging.getLogger(__name__)
 VISIT_FRACTION = 0.5  # a face first visits the anchors that may reach this part of its best IoU bound
 NEXT_FRACTION = 0.5  # each further look visits the anchors that may reach this part of the last cut
+LOOKAHEAD = 2.  # ... for every face still to come whose best unclaimed IoU is below this many times its cut
 
 
 def _iou(box, anchor):
@@ -133,19 +134,19 @@ def match_sparse(boxes, anchors, grid, positive_iou):
 
     strong = pairs.iou >= positive_iou  # all visited: every cut is below positive_iou
     anchor, face, iou = pairs.anchor[strong], pairs.face[strong], pairs.iou[strong]
-    order = np.lexsort((face, -iou, anchor))
-    anchor, face = anchor[order], face[order]
+    by_anchor = np.lexsort((face, -iou, anchor))
+    anchor, face = anchor[by_anchor], face[by_anchor]
     first = np.ones(len(anchor), bool)
     first[1:] = anchor[1:] != anchor[:-1]
     assignment[anchor[first]] = face[first]
 
-    order = np.argsort(pairs.best, kind='stable')
     claimed = np.zeros(len(anchors), bool)
-    claim = _Claims(visit, pairs, cut, order)
-    for f in order.tolist():
-        if claim.best[f] <= 0:
+    claim = _Claims(visit, pairs, cut)
+    best, top = pairs.best.tolist(), pairs.top.tolist()
+    for f in np.argsort(pairs.best, kind='stable').tolist():
+        if best[f] <= 0:
             continue
-        pick = claim.top[f]
+        pick = top[f]
         if claimed[pick]:
             value, pick = claim.next_best(f, claimed)
             if value <= 0:
@@ -156,46 +157,43 @@ def match_sparse(boxes, anchors, grid, positive_iou):
 
 
 class _Claims(object):
-    """Where the faces whose best anchor is claimed find their next best: in tiers of pairs at lower and
-    lower cuts. A face at risk (its best anchor is a good one, within NEXT_FRACTION of the best, of a face that
-    claims before it) that needs a next tier brings every face at risk still to come along, so a crowd costs a
-    few vectorised visits rather than one a face."""
+    """Where faces whose best anchor is claimed find their next best: in tiers of pairs at lower and lower
+    cuts. When a face needs the next tier, every face still to come on its tier whose best unclaimed IoU is
+    below LOOKAHEAD times its cut comes along, so a crowd costs a few vectorised visits rather than one a
+    face."""
 
-    def __init__(self, visit, pairs, cut, order):
-        self.visit, self.faces = visit, len(cut)
-        self.best, self.top = pairs.best.tolist(), pairs.top.tolist()
-        self.tiers = [(pairs, cut)]
-        self.tier = np.zeros(self.faces, np.int64)  # the tier each face looks at, and its row there
-        self.row = np.arange(self.faces)
-        rank = np.empty(self.faces, np.int64)
-        rank[order] = np.arange(self.faces)
-        good = (pairs.iou >= NEXT_FRACTION * pairs.best[pairs.face]) & (pairs.best[pairs.face] > 0)
-        is_top = np.zeros(visit.grid.size + 1, bool)
-        is_top[pairs.top] = True
-        good &= is_top[pairs.anchor]
-        first = np.full(visit.grid.size + 1, self.faces)
-        np.minimum.at(first, pairs.anchor[good], rank[pairs.face[good]])
-        self.risk = (pairs.best > 0) & (first[pairs.top] < rank)
-        self.done = np.zeros(self.faces, bool)
+    def __init__(self, visit, pairs, cut):
+        self.visit = visit
+        self.tiers = [(pairs, cut, np.arange(len(cut)))]  # (pairs, cut and face of each row)
+        self.tier = np.zeros(len(cut), np.int64)  # the tier each face looks at, and its row there
+        self.row = np.arange(len(cut))
+        self.done = np.zeros(len(cut), bool)
 
     def next_best(self, face, claimed):
         """(IoU, anchor) of the face's best unclaimed anchor (IoU <= 0: none); the face is done after."""
         self.done[face] = True
         while True:
-            pairs, cut = self.tiers[self.tier[face]]
+            pairs, cut, faces = self.tiers[self.tier[face]]
             row = self.row[face]
             value, pick = pairs.best_unclaimed(row, claimed)
             if value >= cut[row] or cut[row] <= 0:
                 return value, pick
-            peers = (self.tier == self.tier[face]) & ~self.done & (self.risk if self.tier[face] == 0 else True)
-            peers[face] = True
-            faces = np.flatnonzero(peers)
-            cuts = np.array([self.tiers[t][1][r] for t, r in zip(self.tier[faces], self.row[faces])])
-            cuts = cuts * NEXT_FRACTION
-            cuts[cuts < 1e-4] = 0.  # at last every anchor that overlaps the face
-            self.tiers.append((self.visit(cuts, faces), cuts))
-            self.tier[faces] = len(self.tiers) - 1
-            self.row[faces] = np.arange(len(faces))
+            free = np.where(claimed[pairs.anchor], -1, pairs.iou)
+            some = np.flatnonzero(pairs.start[1:] > pairs.start[:-1])
+            best_free = np.full(len(faces), -1, free.dtype)
+            best_free[some] = np.maximum.reduceat(free, pairs.start[some])
+            short = (best_free < cut * LOOKAHEAD) & (cut > 0) & ~self.done[faces]
+            short &= self.tier[faces] == self.tier[face]
+            short[row] = True
+            self.deeper(faces[short], cut[short])
+
+    def deeper(self, faces, cut):
+        """Move faces to a new tier at a part of their cuts (0 once tiny: every anchor that overlaps them)."""
+        cut = cut * NEXT_FRACTION
+        cut[cut < 1e-4] = 0.
+        self.tiers.append((self.visit(cut, faces), cut, faces))
+        self.tier[faces] = len(self.tiers) - 1
+        self.row[faces] = np.arange(len(faces))
 
 
 class AnchorTargetAssigner(object):
@@ -203,15 +201,17 @@ class AnchorTargetAssigner(object):
 
     Labels: 1 face, 0 background. Boxes are encoded against the anchor (zeros for background).
     Faces under one pixel wide or high are dropped before matching. Matching is ``match_sparse`` over the
-    anchors' grid (the dense ``match`` when the generator's anchors are not a grid it recognises).
+    anchors' grid; the dense ``match`` when ``dense`` (the reference, for checks and benchmarks) or when the
+    generator's anchors are not a grid it recognises.
     """
 
-    def __init__(self, input_size, spec, shots, positive_iou, encode_scale):
+    def __init__(self, input_size, spec, shots, positive_iou, encode_scale, dense=False):
         height, width = input_size
         self.anchors = {shot: anchors_np(height, width, spec, shot_scale(spec, shot, shots)) for shot in shots}
         levels = feature_map_sizes(height, width, spec)
-        self.grids = {shot: AnchorGrid.from_anchors(anchors, levels) for shot, anchors in self.anchors.items()}
-        if any(grid is None for grid in self.grids.values()):
+        self.grids = {shot: None if dense else AnchorGrid.from_anchors(anchors, levels)
+                      for shot, anchors in self.anchors.items()}
+        if not dense and any(grid is None for grid in self.grids.values()):
             log.warning('anchors of %dx%d are not a grid the sparse matcher recognises: dense target '
                         'assignment (slow in crowds)', height, width)
         self.positive_iou = positive_iou

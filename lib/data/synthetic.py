@@ -354,7 +354,8 @@ def make_synthetic_wider(out_dir, num_train, num_val, seed=0, min_side=320, max_
     """Write a synthetic WIDER FACE under out_dir: WIDER_{train,val}/images, wider_face_split/*_bbx_gt.txt and
     eval_tools/ground_truth/*.mat. Image widths are uniform in [min_side, max_side]; face heights log-uniform
     in [min_face, max_face] (capped to 70% of the shorter image side); up to max_faces faces an image, or
-    with crowd, hundreds of faces an image up to CROWD_MAX_FACE high. A split with 0 images is not written. Returns {'train': [WiderImage], 'val': [WiderImage]}."""
+    with crowd, hundreds of faces an image up to CROWD_MAX_FACE high. A split with 0 images is not written.
+    Returns {'train': [WiderImage], 'val': [WiderImage]}."""
     if not 0 < min_face <= max_face or not 0 < min_side <= max_side or max_faces < 1 or not 0 <= seed < 2 ** 32:
         raise ValueError('need 0 < min_face <= max_face, 0 < min_side <= max_side, max_faces >= 1, '
                          '0 <= seed < 2**32')
