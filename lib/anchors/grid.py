@@ -116,15 +116,18 @@ class AnchorGrid(object):
         where each face's run starts [F + 1]."""
         faces, blocks = np.nonzero(near.rows * near.cols)
         rows, cols = near.rows[faces, blocks], near.cols[faces, blocks]
-        counts = rows * cols
         start = np.zeros(len(near.rows) + 1, np.int64)
-        start[1:] = np.cumsum(np.bincount(faces, counts, len(near.rows)).astype(np.int64))
-        run = np.repeat(np.arange(len(faces)), counts)
-        local = np.arange(start[-1]) - (np.cumsum(counts) - counts)[run]
-        row, col = np.divmod(local, cols[run])
-        corner = self.base[blocks] + near.row0[faces, blocks] * self.row_step[blocks] + \
-            near.col0[faces, blocks] * self.col_step[blocks]
-        index = corner[run] + row * self.row_step[blocks][run] + col * self.col_step[blocks][run]
+        start[1:] = np.cumsum(np.bincount(faces, rows * cols, len(near.rows)).astype(np.int64))
+        # rectangle -> its rows (first anchor of each) -> their anchors
+        line = np.repeat(np.arange(len(faces)), rows)
+        row = np.arange(len(line)) - np.repeat(np.cumsum(rows) - rows, rows)
+        first = (self.base[blocks] + near.row0[faces, blocks] * self.row_step[blocks] +
+                 near.col0[faces, blocks] * self.col_step[blocks])[line] + row * self.row_step[blocks][line]
+        width = cols[line]
+        run = np.repeat(np.arange(len(line)), width)
+        col = np.arange(start[-1]) - np.repeat(np.cumsum(width) - width, width)
+        index = first[run] + col * self.col_step[blocks][line][run]
+        faces = faces[line]
         return faces[run], index, start
 
 

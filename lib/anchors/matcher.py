@@ -74,7 +74,8 @@ class _Pairs(object):
 
     def __init__(self, boxes, grid, near):
         self.face, self.anchor, self.start = grid.indices(near)
-        self.iou = _iou([boxes[self.face, k] for k in range(4)], [c[self.anchor] for c in grid.columns])
+        self.iou = _iou([np.ascontiguousarray(boxes[:, k])[self.face] for k in range(4)],
+                        [c[self.anchor] for c in grid.columns])
         self.best = np.zeros(len(boxes), self.iou.dtype)
         self.top = np.full(len(boxes), -1, np.int64)
         some = np.flatnonzero(self.start[1:] > self.start[:-1])
