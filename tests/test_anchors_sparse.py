@@ -114,6 +114,7 @@ def test_grid_ranges_hold_exactly_the_overlapping_anchors():
             visited[face, index] = True
             assert len(face) == np.count_nonzero(visited)  # each pair once, grouped by face
             assert (np.diff(face) >= 0).all() and start[-1] == len(face)
+            assert ((np.diff(index) > 0) | (np.diff(face) > 0)).all()  # ascending within a face
             if cut == 0:
                 np.testing.assert_array_equal(visited, iou > 0)
             else:

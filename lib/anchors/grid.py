@@ -64,6 +64,11 @@ class AnchorGrid(object):
         self.col_step = np.array([b.col_step for b in blocks], np.int64)
         for name in ('area_min', 'area_max', 'width_max', 'height_max'):
             setattr(self, name, np.array([getattr(b, name) for b in blocks]))
+        # whether indices come out ascending, block by block, row by row (not when k anchors of a pixel are
+        # adjacent and k > 1: the blocks of a level interleave)
+        last = [b.base + (len(b.y1) - 1) * b.row_step + (len(b.x1) - 1) * b.col_step for b in blocks]
+        self.ascending = all(b.row_step > (len(b.x1) - 1) * b.col_step and b.col_step > 0 for b in blocks) and \
+            all(end < b.base for end, b in zip(last, blocks[1:]))
 
     @classmethod
     def from_anchors(cls, anchors, level_sizes):
@@ -112,8 +117,8 @@ class AnchorGrid(object):
         return Overlaps(*[field.T for field in near])
 
     def indices(self, near):
-        """(face, anchor index) int64 pairs of the anchors in Overlaps ``near`` [F, B], grouped by face, and
-        where each face's run starts [F + 1]."""
+        """(face, anchor index) int64 pairs of the anchors in Overlaps ``near`` [F, B], grouped by face and
+        ascending by index within a face, and where each face's run starts [F + 1]."""
         faces, blocks = np.nonzero(near.rows * near.cols)
         rows, cols = near.rows[faces, blocks], near.cols[faces, blocks]
         start = np.zeros(len(near.rows) + 1, np.int64)
@@ -127,8 +132,11 @@ class AnchorGrid(object):
         run = np.repeat(np.arange(len(line)), width)
         col = np.arange(start[-1]) - np.repeat(np.cumsum(width) - width, width)
         index = first[run] + col * self.col_step[blocks][line][run]
-        faces = faces[line]
-        return faces[run], index, start
+        faces = faces[line][run]
+        if not self.ascending:
+            order = np.lexsort((index, faces))
+            faces, index = faces[order], index[order]
+        return faces, index, start
 
 
 def _sizes(boxes):

@@ -85,16 +85,14 @@ class _Pairs(object):
             self.top[some] = np.minimum.reduceat(at_best, self.start[some])
 
     def best_unclaimed(self, face, claimed):
-        """(IoU, anchor) of a face's best unclaimed visited anchor, the lowest index among equals; (-1, None)
-        when all are claimed."""
-        iou = self.iou[self.start[face]:self.start[face + 1]]
-        anchor = self.anchor[self.start[face]:self.start[face + 1]]
-        free = ~claimed[anchor]
-        if not free.any():
+        """(IoU, anchor) of a face's best unclaimed visited anchor, the lowest index among equals (runs are
+        ascending by index); (-1, None) when all are claimed."""
+        begin, end = self.start[face], self.start[face + 1]
+        if begin == end:
             return -1., None
-        iou, anchor = iou[free], anchor[free]
-        best = iou.max()
-        return float(best), int(anchor[iou == best].min())
+        free = np.where(claimed[self.anchor[begin:end]], -1, self.iou[begin:end])
+        k = free.argmax()
+        return (float(free[k]), int(self.anchor[begin + k])) if free[k] >= 0 else (-1., None)
 
 
 class _Visit(object):
