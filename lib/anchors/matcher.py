@@ -41,7 +41,7 @@ def match(boxes, anchors, positive_iou):
     """Index of the face each anchor is assigned to, -1 for background.
 
     An anchor is positive when its best IoU >= positive_iou (its best face: the lowest index among equals);
-    in addition each face, in the order of its best IoU (lower index first among equals), claims its best
+    in addition each face, in ascending order of its best IoU (lower index first among equals), claims its best
     anchor not already claimed by another face (the lowest index among equal IoUs), so a face too small or
     oddly shaped for any threshold, or crowded by a neighbour, still gets a positive.
     """
