@@ -159,3 +159,22 @@ def test_cli_writes_the_layout(tmp_path):
                            '--min_face=50', '--max_face=10'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True)
     assert proc.returncode == 2 and proc.stderr.startswith('error: ')
+
+
+def test_crowd_flag_makes_hundreds_of_small_valid_faces(tmp_path):
+    out = str(tmp_path / 'crowd')
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'make_synthetic_wider.py'), '--out=' + out,
+                           '--train=2', '--val=0', '--seed=5', '--min_side=480', '--max_side=560', '--crowd'],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    images = parse_annotations(os.path.join(out, 'wider_face_split', 'wider_face_train_bbx_gt.txt'))
+    assert len(images) == 2
+    for image in images:
+        height, width = cv2.imread(os.path.join(out, 'WIDER_train', 'images', image.name)).shape[:2]
+        x, y, w, h = image.boxes.T
+        assert len(image.boxes) >= 100, len(image.boxes)
+        assert (w >= 1).all() and (h >= 1).all() and h.max() <= synthetic.CROWD_MAX_FACE + 2
+        assert (x >= 0).all() and (y >= 0).all() and (x + w <= width).all() and (y + h <= height).all()
+        assert image.labels.shape == (len(image.boxes), len(LABEL_FIELDS)) and image.labels.min() >= 0
+        assert np.mean(image.labels[:, LABEL_FIELDS.index('invalid')] == 0) > 0.5  # most stay valid faces
+    assert not os.path.exists(os.path.join(out, 'WIDER_val'))

@@ -6,7 +6,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lib.data.synthetic import make_synthetic_wider  # noqa: E402
+from lib.data.synthetic import CROWD_FACES, CROWD_MAX_FACE, make_synthetic_wider  # noqa: E402
 from lib.common.cli import main_entry  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
 
@@ -22,6 +22,9 @@ def parse_args(argv=None):
     parser.add_argument('--min_face', type=float, default=8, help='smallest face height (default: %(default)s)')
     parser.add_argument('--max_face', type=float, default=300, help='largest face height (default: %(default)s)')
     parser.add_argument('--max_faces', type=int, default=12, help='most faces an image (default: %(default)s)')
+    parser.add_argument('--crowd', action='store_true',
+                        help='crowd scenes: hundreds of small faces an image (%d..%d drawn, at most %d px high; '
+                             '--max_faces unused)' % (CROWD_FACES + (CROWD_MAX_FACE,)))
     return parser.parse_args(argv)
 
 
@@ -33,7 +36,7 @@ def main(argv=None):
     start = time.time()
     try:
         made = make_synthetic_wider(args.out, args.train, args.val, args.seed, args.min_side, args.max_side,
-                                    args.min_face, args.max_face, args.max_faces)
+                                    args.min_face, args.max_face, args.max_faces, args.crowd)
     except ValueError as err:
         raise UserError('%s; fix the flags' % err)
     for split, images in sorted(made.items()):

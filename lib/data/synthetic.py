@@ -26,6 +26,8 @@ HAIR_COLOURS = np.array([[20, 16, 14], [58, 36, 22], [110, 70, 35], [196, 160, 9
                          [130, 40, 20]], np.float32)
 EMPTY_IMAGE_PROB = 0.05
 MAX_HIDDEN = 0.8  # a face hidden more than this is not annotated; more than 0.7 is 'invalid'
+CROWD_FACES = (150, 400)  # a crowd scene draws this many faces (some end up hidden) ...
+CROWD_MAX_FACE = 40  # ... at most this high, like the crowd images of WIDER FACE
 _COL = {name: i for i, name in enumerate(LABEL_FIELDS)}
 
 
@@ -293,8 +295,9 @@ def _annotate(placed, ids):
     return np.array(boxes, np.int64).reshape(-1, 4), np.array(labels, np.int64).reshape(-1, len(LABEL_FIELDS))
 
 
-def render_image(rng, min_side=320, max_side=1024, min_face=8, max_face=300, max_faces=12):
-    """One synthetic scene: (RGB uint8 image, boxes int64 [N, 4] x, y, w, h, labels int64 [N, 6])."""
+def render_image(rng, min_side=320, max_side=1024, min_face=8, max_face=300, max_faces=12, crowd=False):
+    """One synthetic scene: (RGB uint8 image, boxes int64 [N, 4] x, y, w, h, labels int64 [N, 6]). A crowd
+    scene has CROWD_FACES faces (max_faces unused) of min_face .. min(max_face, CROWD_MAX_FACE) pixels."""
     width = int(rng.randint(min_side, max_side + 1))
     height = int(np.clip(width * rng.uniform(0.6, 1.35), min(min_side, max_side) * 0.75, max_side))
     img = _background(rng, height, width)
@@ -303,7 +306,11 @@ def render_image(rng, min_side=320, max_side=1024, min_face=8, max_face=300, max
     log_sizes = (math.log(min_face), math.log(upper))
     for _ in range(int(rng.randint(2, 9))):
         _distractor(rng, img, math.exp(rng.uniform(*log_sizes)))
-    n_faces = 0 if rng.rand() < EMPTY_IMAGE_PROB else 1 + min(int(rng.exponential(3.0)), max_faces - 1)
+    if crowd:
+        n_faces = int(rng.randint(CROWD_FACES[0], CROWD_FACES[1] + 1))
+        log_sizes = (log_sizes[0], max(log_sizes[0], math.log(min(upper, CROWD_MAX_FACE))))
+    else:
+        n_faces = 0 if rng.rand() < EMPTY_IMAGE_PROB else 1 + min(int(rng.exponential(3.0)), max_faces - 1)
     placed = _draw_faces(rng, img, ids, [_Face(rng, math.exp(rng.uniform(*log_sizes))) for _ in range(n_faces)])
     for face, box, _ in placed:
         if rng.rand() < 0.25 and box[3] - box[1] >= 12:
@@ -343,15 +350,17 @@ def make_split(out_dir, split, num_images, seed, **render_args):
 
 
 def make_synthetic_wider(out_dir, num_train, num_val, seed=0, min_side=320, max_side=1024, min_face=8,
-                         max_face=300, max_faces=12):
+                         max_face=300, max_faces=12, crowd=False):
     """Write a synthetic WIDER FACE under out_dir: WIDER_{train,val}/images, wider_face_split/*_bbx_gt.txt and
     eval_tools/ground_truth/*.mat. Image widths are uniform in [min_side, max_side]; face heights log-uniform
-    in [min_face, max_face] (capped to 70% of the shorter image side); up to max_faces faces an image.
-    A split with 0 images is not written. Returns {'train': [WiderImage], 'val': [WiderImage]}."""
+    in [min_face, max_face] (capped to 70% of the shorter image side); up to max_faces faces an image, or
+    with crowd, hundreds of faces an image up to CROWD_MAX_FACE high. A split with 0 images is not written.
+    Returns {'train': [WiderImage], 'val': [WiderImage]}."""
     if not 0 < min_face <= max_face or not 0 < min_side <= max_side or max_faces < 1 or not 0 <= seed < 2 ** 32:
         raise ValueError('need 0 < min_face <= max_face, 0 < min_side <= max_side, max_faces >= 1, '
                          '0 <= seed < 2**32')
-    args = dict(min_side=min_side, max_side=max_side, min_face=min_face, max_face=max_face, max_faces=max_faces)
+    args = dict(min_side=min_side, max_side=max_side, min_face=min_face, max_face=max_face, max_faces=max_faces,
+                crowd=crowd)
     out = {}
     for split, count in (('train', num_train), ('val', num_val)):
         if count > 0:
