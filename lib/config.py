@@ -103,8 +103,8 @@ def validate_config(config, layer_names):
         _fail('TRAIN.pruned_alpha', train.pruned_alpha, 'a number >= 0')
     if train.optimizer not in ('momentum', 'adam'):
         _fail('TRAIN.optimizer', train.optimizer, "'momentum' or 'adam'")
-    if train.pruned_loss not in ('activation', 'group_lasso'):
-        _fail('TRAIN.pruned_loss', train.pruned_loss, "'activation' or 'group_lasso'")
+    if train.pruned_loss not in ('activation', 'activation_per_image', 'group_lasso'):
+        _fail('TRAIN.pruned_loss', train.pruned_loss, "'activation', 'activation_per_image' or 'group_lasso'")
     check_input_size((data.hin, data.win), sides=('config.DATA.hin', 'config.DATA.win'))
     for field in ('PIXEL_MEAN', 'PIXEL_STD'):
         value = data[field]
