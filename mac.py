@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
+DEFAULT_CONFIG = os.path.join(ROOT, 'mac_config.py')
 
 from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
@@ -19,8 +20,9 @@ def parse_args(argv=None):
     from lib.pruning.selection import CRITERIA
     parser = argparse.ArgumentParser(
         description='MACs and parameters of DSFD, dense vs pruned, per layer (counted from the built graph).')
-    parser.add_argument('--config', default=os.path.join(ROOT, 'mac_config.py'),
-                        help='mac config module (default: mac_config.py beside this script)')
+    parser.add_argument('--config', default=DEFAULT_CONFIG,
+                        help="mac config module (default: mac_config.py beside this script); the original's "
+                             'mac_config.py is read too (its training fields and trained_model)')
     parser.add_argument('--ckpt_path', help='checkpoint prefix or folder (a training folder: its best checkpoint) '
                         '(default: config.MODEL.trained_model)')
     parser.add_argument('--train_config', help='training config of the checkpoint (default: config.MODEL.train_config)')
@@ -68,8 +70,14 @@ def resolve(args):
     from lib.common.image import check_input_size
     from lib.config import check_positive_int, check_pruned_ratio, load_config, load_training_config
     from lib.model.arch import PRUNABLE_LAYERS
-    config = load_config(args.config)
-    train_config = load_training_config(args.train_config or config.MODEL.train_config)
+    from lib.original.config import is_original_config, trained_model
+    if is_original_config(args.config):  # the original's mac_config.py: a training config + trained_model
+        config = load_config(DEFAULT_CONFIG)
+        config.MODEL.trained_model = trained_model(args.config) or config.MODEL.trained_model
+        train_config = load_training_config(args.train_config or args.config)
+    else:
+        config = load_config(args.config)
+        train_config = load_training_config(args.train_config or config.MODEL.train_config)
     if args.pruned_ratio is not None and not args.plan:
         raise UserError('--pruned_ratio is used by --plan only; a checkpoint\'s channels come from its mask, '
                         '.arch.json or channel selection')
