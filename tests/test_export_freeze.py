@@ -144,6 +144,19 @@ def test_resolve_checkpoint_prefix_folder_and_errors(tmp_path):
         resolve_checkpoint(str(tmp_path))
 
 
+def test_resolve_checkpoint_training_folder_gives_its_best(tmp_path):
+    run = tmp_path / 'run'
+    (run / 'optimized').mkdir(parents=True)
+    for path in (run / 'epoch_3.ckpt.index', run / 'optimized' / 'epoch_2_val_loss_1.500.ckpt.index'):
+        path.write_text('')
+    prefix, how = resolve_checkpoint(str(run))
+    assert prefix == str(run / 'optimized' / 'epoch_2_val_loss_1.500.ckpt') and how.startswith('best checkpoint')
+    (run / 'optimized' / 'epoch_2_val_loss_1.500.ckpt.index').unlink()
+    assert resolve_checkpoint(str(run))[0] == str(run / 'epoch_3.ckpt')  # no best yet: the newest epoch
+    with pytest.raises(UserError, match=r'no checkpoint in .*optimized \(expected .*\); set it here$'):
+        resolve_checkpoint(str(tmp_path / 'run' / 'optimized'), hint='set it here')
+
+
 def write_tiny_config(path):
     path.write_text("exec(open(%r).read())\nconfig.MODEL.width_mult = 0.125\nconfig.TEST.score_thres = 0.3\n"
                     "config.TEST.max_detect = 50\n" % os.path.join(ROOT, 'pruned_train_config.py'))

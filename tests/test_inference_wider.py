@@ -213,6 +213,14 @@ def test_wider_cli(wider_dir, tmp_path):
     assert 'img/s' in run.stderr  # the tqdm bar
     assert sorted(os.listdir(str(result / '0--Parade'))) == ['empty.txt', 'face.txt']
     assert read_result(str(result / '0--Parade' / 'face.txt'))[1] == 1
+    original = run_wider_script('--model=%s' % pb, '--data_dir=%s' % wider_dir, '--result=%s' % (tmp_path / 'orig'),
+                                '--protocol=original', '--threads=1')
+    assert original.returncode == 0, original.stderr
+    # one square, found alike by every pass: the original's vote merges them into one box
+    assert read_result(str(tmp_path / 'orig' / '0--Parade' / 'face.txt'))[1] == 1
+    mixed = run_wider_script('--model=%s' % pb, '--data_dir=%s' % wider_dir, '--result=%s' % result,
+                             '--protocol=original', '--flip')
+    assert mixed.returncode == 2 and 'drop --multi_scale / --flip / --max_size' in mixed.stderr.splitlines()[-1]
     missing = run_wider_script('--model=%s' % (tmp_path / 'none.pb'), '--data_dir=%s' % wider_dir,
                                '--result=%s' % result)
     assert missing.returncode == 2 and 'model file not found' in missing.stderr.splitlines()[-1]
