@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
+DEFAULT_CONFIG = os.path.join(ROOT, 'mac_config.py')
 
 from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
@@ -19,14 +20,17 @@ def parse_args(argv=None):
     from lib.pruning.selection import CRITERIA
     parser = argparse.ArgumentParser(
         description='MACs and parameters of DSFD, dense vs pruned, per layer (counted from the built graph).')
-    parser.add_argument('--config', default=os.path.join(ROOT, 'mac_config.py'),
-                        help='mac config module (default: mac_config.py beside this script)')
-    parser.add_argument('--ckpt_path', help='checkpoint prefix (default: config.MODEL.trained_model)')
+    parser.add_argument('--config', default=DEFAULT_CONFIG,
+                        help="mac config module (default: mac_config.py beside this script); the original's "
+                             'mac_config.py is read too (its training fields and trained_model)')
+    parser.add_argument('--ckpt_path', help='checkpoint prefix or folder (a training folder: its best checkpoint) '
+                        '(default: config.MODEL.trained_model)')
     parser.add_argument('--train_config', help='training config of the checkpoint (default: config.MODEL.train_config)')
     parser.add_argument('--input_size', help='H,W, multiples of 32 (default: config.INPUT.hin,win)')
     parser.add_argument('--pruned_ratio', help="with --plan: '[0.5, ...]' (15 or 19 ratios) or '{layer: ratio}'")
     parser.add_argument('--criterion', choices=CRITERIA, help='channel selection on a dense checkpoint')
-    parser.add_argument('--eps', type=float, help='a channel whose score is <= eps is pruned')
+    parser.add_argument('--eps', type=float, help="a channel whose score is <= eps is pruned (0: the original's "
+                        'rule, a channel lives when its maximum is > 0)')
     parser.add_argument('--calib_source', help='val.txt-format list or image folder for the activation criterion')
     parser.add_argument('--calib_images', type=int, help='number of calibration images')
     parser.add_argument('--plan', action='store_true', help='no checkpoint: the configured architecture with '
@@ -61,12 +65,19 @@ def _parse_ratio(text):
 
 def resolve(args):
     """Flags over mac_config.py over the training config: every value the run uses, checked, in one place."""
+    from lib import checkpoint
     from lib.common.errors import UserError
     from lib.common.image import check_input_size
     from lib.config import check_positive_int, check_pruned_ratio, load_config, load_training_config
     from lib.model.arch import PRUNABLE_LAYERS
-    config = load_config(args.config)
-    train_config = load_training_config(args.train_config or config.MODEL.train_config)
+    from lib.original.config import is_original_config, trained_model
+    if is_original_config(args.config):  # the original's mac_config.py: a training config + trained_model
+        config = load_config(DEFAULT_CONFIG)
+        config.MODEL.trained_model = trained_model(args.config) or config.MODEL.trained_model
+        train_config = load_training_config(args.train_config or args.config)
+    else:
+        config = load_config(args.config)
+        train_config = load_training_config(args.train_config or config.MODEL.train_config)
     if args.pruned_ratio is not None and not args.plan:
         raise UserError('--pruned_ratio is used by --plan only; a checkpoint\'s channels come from its mask, '
                         '.arch.json or channel selection')
@@ -83,9 +94,14 @@ def resolve(args):
     wider_val = args.sensitivity_wider or config.SENSITIVITY.wider_val
     if args.sensitivity and wider_val:
         check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
+    ckpt = None
+    if not args.plan:
+        ckpt, _ = checkpoint.resolve_checkpoint(
+            args.ckpt_path or config.MODEL.trained_model,
+            hint='train one (README: pruned_train.py), or set config.MODEL.trained_model in %s or pass --ckpt_path '
+                 '(a checkpoint prefix or folder)' % args.config)
     return SimpleNamespace(
-        train_config=train_config, input_size=input_size,
-        ckpt=args.ckpt_path or config.MODEL.trained_model,
+        train_config=train_config, input_size=input_size, ckpt=ckpt,
         ratios=check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field) if args.plan else None,
         reselect=args.criterion is not None or args.eps is not None,
         criterion=args.criterion or config.PRUNE.criterion,
@@ -184,7 +200,7 @@ def run(argv=None):
     from lib.common.io import write_json
     from lib.config import dense_architecture
     from lib.pruning import macs
-    from lib.pruning.mac_report import format_report
+    from lib.pruning.mac_report import format_report, pruned_mac_percent
     settings = resolve(args)
     dense = dense_architecture(settings.train_config)
     if settings.run_sensitivity:
@@ -196,6 +212,7 @@ def run(argv=None):
         kept, how = checkpoint_kept_arch(settings, dense)
     report = macs.compare(macs.count_arch(dense, settings.input_size, settings.train_config),
                           macs.count_arch(kept, settings.input_size, settings.train_config), settings.input_size)
+    report['pruned_mac_pct'] = pruned_mac_percent(report)
     print(format_report(report, how))
     if settings.profile:
         print('\n'.join(profile_lines(dense, kept, settings)))

@@ -8,9 +8,10 @@ from easydict import EasyDict as edict
 config = edict()
 
 config.MODEL = edict()
-# A checkpoint prefix (e.g. ./face_detector/optimized/epoch_10_val_loss_3.210.ckpt): dense (channels are
-# selected first and a <ckpt>.mask.json is written beside it), dense with a mask file, or slim (.arch.json).
-config.MODEL.trained_model = './face_detector/epoch_0.ckpt'
+# A checkpoint prefix (e.g. ./face_detector_pruned/optimized/epoch_10_val_loss_3.210.ckpt) or a folder: a
+# training folder gives its best checkpoint (the newest in optimized/, else its newest epoch checkpoint). Dense
+# (channels are selected first and a <ckpt>.mask.json is written beside it), dense with a mask file, or slim.
+config.MODEL.trained_model = './face_detector_pruned/'  # the README's pruning run
 config.MODEL.train_config = 'pruned_train_config.py'  # the training config the checkpoint was trained with
 config.MODEL.pruned_ratio = None         # --plan only; None: TRAIN.pruned_ratio of the training config
 
@@ -22,7 +23,7 @@ config.INPUT.win = 640
 config.PRUNE = edict()
 config.PRUNE.criterion = 'activation'    # 'activation': ReLU output <= eps on every calibration image (the
                                          # original rule); 'weight': filter-group L2 norm <= eps
-config.PRUNE.eps = 1.e-3
+config.PRUNE.eps = 1.e-3                 # 0: the original's rule (a channel lives when its maximum is > 0)
 
 config.CALIB = edict()
 config.CALIB.source = None               # val.txt-format list or a folder of images; None: DATA.val_txt_path

@@ -2,7 +2,8 @@
 
     python pruned_train.py [--config=pruned_train_config.py] [--model_path=DIR] [--pretrained_model=CKPT] ...
 
-Re-running on a model_path that holds checkpoints resumes where it stopped (global step, optimizer, epoch).
+Re-running the same command resumes where it stopped (global step, optimizer, epoch); a different
+--pretrained_model on a used --model_path stops with one line (use a new --model_path, or --resume).
 """
 import argparse
 import logging
@@ -23,7 +24,7 @@ OVERRIDES = [
     ('num_gpu', 'TRAIN', int, 'towers (one per GPU)'),
     ('process_num', 'TRAIN', int, 'data worker processes (0: load in this process)'),
     ('pruned_alpha', 'TRAIN', float, 'weight of the pruning loss (0: standard training)'),
-    ('pruned_loss', 'TRAIN', str, "'activation' or 'group_lasso'"),
+    ('pruned_loss', 'TRAIN', str, "'activation', 'activation_per_image' or 'group_lasso'"),
 ]
 
 
@@ -34,7 +35,10 @@ def parse_args(argv=None):
     for flag, section, kind, text in OVERRIDES:
         parser.add_argument('--' + flag, type=kind, default=None, help='overrides config.%s.%s: %s'
                             % (section, flag, text))
-    parser.add_argument('--continue_train', action='store_true', help='resume; fail if model_path holds no checkpoint')
+    parser.add_argument('--resume', action='store_true', help='continue the run in model_path whatever it started '
+                        'from; fail if it holds no checkpoint (sets config.MODEL.resume)')
+    parser.add_argument('--continue_train', action='store_true', help="the original's meaning: restore every model "
+                        'variable from pretrained_model (strict), then train from step 0 with fresh optimizer state')
     parser.add_argument('--debug', action='store_true', help='debug logging (lists restored / fresh variable names)')
     return parser.parse_args(argv)
 
@@ -44,6 +48,8 @@ def apply_overrides(config, args):
         value = getattr(args, flag)
         if value is not None:
             config[section][flag] = value
+    if args.resume:
+        config.MODEL.resume = True
     if args.continue_train:
         config.MODEL.continue_train = True
     return config

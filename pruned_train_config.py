@@ -58,7 +58,11 @@ config.MODEL = edict()
 config.MODEL.model_path = './face_detector/'  # checkpoints: epoch_{e}.ckpt, optimized/epoch_{e}_val_loss_{v}.ckpt
 config.MODEL.pretrained_model = None     # vgg_16.ckpt (ImageNet) or a DSFD checkpoint to fine-tune (pruning)
 config.MODEL.decimate_imagenet_fc = True  # fc6/fc7 from ImageNet vgg_16.ckpt by SSD-style subsampling
-config.MODEL.continue_train = False      # resume explicitly; re-running on a model_path with checkpoints also resumes
+# The original's meaning: restore every model variable from pretrained_model (strict: a missing or mis-shaped one
+# is an error), then train from step 0 with fresh optimizer state (the pruning fine-tune of the original).
+config.MODEL.continue_train = False
+# Continue the run in model_path whatever it started from (--resume); re-running the same command resumes anyway.
+config.MODEL.resume = False
 config.MODEL.max_to_keep = 5             # epoch checkpoints (and optimized ones) kept
 config.MODEL.net_structure = 'vgg_16'
 config.MODEL.fpn = True                  # second shot: FPN + FEM (False: S3FD-style single shot)

@@ -21,27 +21,45 @@ from lib.model.arch import Architecture
 from lib.model.dsfd import build_dsfd
 
 
-def resolve_checkpoint(path):
+OPTIMIZED_DIR = 'optimized'  # where training keeps its best checkpoints (lib.train.checkpoints writes it)
+
+
+def _newest_in_folder(path):
+    """(prefix, how) of the newest checkpoint in ``path``: the one its ``checkpoint`` file names, else the
+    newest ``*.index``; (None, None) when it holds none."""
+    latest = tf.train.latest_checkpoint(path)
+    if latest and os.path.isfile(latest + '.index'):
+        return latest, 'newest checkpoint listed in %s' % os.path.join(path, 'checkpoint')
+    indexes = glob.glob(os.path.join(path, '*.index'))
+    if not indexes:
+        return None, None
+    return max(indexes, key=os.path.getmtime)[:-len('.index')], 'newest .index file in %s' % path
+
+
+def resolve_checkpoint(path, hint=None):
     """A checkpoint prefix from a prefix or a folder -> (prefix, how it was found, for the log line).
 
-    A folder gives its newest checkpoint: the one its ``checkpoint`` file names, else the newest ``*.index``.
+    A training folder (one with ``optimized/``) gives its best checkpoint, the newest in ``optimized/``, falling
+    back to its own newest; any other folder gives its newest checkpoint. ``hint`` (how to name another one) ends
+    the error message when nothing is found.
     """
+    tail = '; ' + hint if hint else ''
     if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest and os.path.isfile(latest + '.index'):
-            return latest, "newest checkpoint listed in %s" % os.path.join(path, 'checkpoint')
-        indexes = glob.glob(os.path.join(path, '*.index'))
-        if not indexes:
-            raise UserError('no checkpoint in folder %s (expected <name>.index + <name>.data-*); pass a '
-                            'checkpoint prefix such as %s' % (path, os.path.join(path, 'epoch_5.ckpt')))
-        newest = max(indexes, key=os.path.getmtime)
-        return newest[:-len('.index')], 'newest .index file in %s' % path
+        optimized = os.path.join(path, OPTIMIZED_DIR)
+        tried = [optimized, path] if os.path.isdir(optimized) else [path]
+        for folder in tried:
+            prefix, how = _newest_in_folder(folder)
+            if prefix:
+                return prefix, ('best checkpoint of %s: ' % path if folder == optimized else '') + how
+        raise UserError('no checkpoint in %s (expected <name>.index + <name>.data-*)%s'
+                        % (' nor in '.join(tried), tail or '; pass a checkpoint prefix such as '
+                           + os.path.join(path, 'epoch_5.ckpt')))
     if os.path.isfile(path + '.index'):
         return path, 'checkpoint prefix given'
     if path.endswith('.index') and os.path.isfile(path):
         return path[:-len('.index')], 'checkpoint prefix of the given .index file'
-    raise UserError('checkpoint not found: %s (expected a prefix with %s.index beside it, or a folder of '
-                    'checkpoints)' % (path, path))
+    raise UserError('checkpoint not found: %s (tried %s.index and a folder %s)%s'
+                    % (path, path, path, tail or '; expected a checkpoint prefix or a folder of checkpoints'))
 
 
 def require_checkpoint(ckpt_prefix, role='checkpoint'):

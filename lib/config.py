@@ -5,6 +5,7 @@ UserError naming the field, the value and what is expected. The builders (``dens
 ``anchor_spec``, ``target_assigner``, ``inference_graph``) are the one place a config becomes model objects.
 """
 import importlib.util
+import logging
 import numbers
 import os
 
@@ -14,12 +15,26 @@ from lib.common.errors import UserError
 from lib.common.image import check_input_size
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.model.dsfd import build_inference_graph
+from lib.original.config import apply_original_config, is_original_config
+
+log = logging.getLogger(__name__)
+
+
+# The defaults an original-form config (lib.original.config) is applied onto: this project's training config.
+DEFAULT_TRAINING_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                       'pruned_train_config.py')
 
 
 def load_config(path):
-    """Import the config module at ``path`` (e.g. pruned_train_config.py) and return its ``config``."""
+    """Import the config module at ``path`` (e.g. pruned_train_config.py) and return its ``config``.
+
+    A config in the original's form is not run: its literal fields are read onto DEFAULT_TRAINING_CONFIG
+    (lib.original.config)."""
     if not os.path.isfile(path):
         raise UserError('config file %s does not exist' % path)
+    if is_original_config(path):
+        log.info("%s is in the original's form: its literal fields are read, the file is not run", path)
+        return apply_original_config(path, load_config(DEFAULT_TRAINING_CONFIG))
     name = '_pruned_dsfd_config_' + os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -103,8 +118,8 @@ def validate_config(config, layer_names):
         _fail('TRAIN.pruned_alpha', train.pruned_alpha, 'a number >= 0')
     if train.optimizer not in ('momentum', 'adam'):
         _fail('TRAIN.optimizer', train.optimizer, "'momentum' or 'adam'")
-    if train.pruned_loss not in ('activation', 'group_lasso'):
-        _fail('TRAIN.pruned_loss', train.pruned_loss, "'activation' or 'group_lasso'")
+    if train.pruned_loss not in ('activation', 'activation_per_image', 'group_lasso'):
+        _fail('TRAIN.pruned_loss', train.pruned_loss, "'activation', 'activation_per_image' or 'group_lasso'")
     check_input_size((data.hin, data.win), sides=('config.DATA.hin', 'config.DATA.win'))
     for field in ('PIXEL_MEAN', 'PIXEL_STD'):
         value = data[field]

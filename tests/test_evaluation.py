@@ -405,3 +405,36 @@ def test_cli_user_error_is_one_line_exit_2(tmp_path):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ''
     assert proc.stderr.startswith('error: ground truth file not found') and proc.stderr.count('\n') == 1
+
+
+def _load_tool():
+    """tools/ap_eval/evaluation.py as a module (its ground-truth search)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('_evaluation_tool',
+                                                  os.path.join(ROOT, 'tools', 'ap_eval', 'evaluation.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cli_short_flags_as_the_original_types_them(tmp_path):
+    gt_dir = write_gt(tmp_path / 'gt', [('0--A', [('a', FACES, {'easy': [1]})])])
+    pred_dir = write_predictions(tmp_path / 'pred', [('0--A', 'a')], [rows(HIT_FACE1 + (0.9,))])
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'ap_eval', 'evaluation.py'),
+                           '-p', pred_dir, '-g', gt_dir],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1] == 'Easy   Val AP: 1.0'
+
+
+def test_ground_truth_search_order_and_error(tmp_path):
+    tool = _load_tool()
+    with pytest.raises(UserError, match='none found .*tools/ap_eval/ground_truth.*tools/ground_truth.*'
+                                        'data/WIDER/eval_tools/ground_truth.*pass --gt'):
+        tool.find_ground_truth(str(tmp_path))
+    late = write_gt(tmp_path / 'data' / 'WIDER' / 'eval_tools' / 'ground_truth', [('0--A', [('a', FACES, {})])])
+    assert tool.find_ground_truth(str(tmp_path)) == late
+    original = write_gt(tmp_path / 'tools' / 'ground_truth', [('0--A', [('a', FACES, {})])])
+    assert tool.find_ground_truth(str(tmp_path)) == original
+    (tmp_path / 'tools' / 'ap_eval' / 'ground_truth').mkdir(parents=True)  # empty: skipped
+    assert tool.find_ground_truth(str(tmp_path)) == original

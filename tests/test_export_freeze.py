@@ -140,8 +140,21 @@ def test_resolve_checkpoint_prefix_folder_and_errors(tmp_path):
     assert resolve_checkpoint(str(folder / 'epoch_10.ckpt.index'))[0] == str(folder / 'epoch_10.ckpt')
     with pytest.raises(UserError, match='checkpoint not found'):
         resolve_checkpoint(str(folder / 'epoch_3.ckpt'))
-    with pytest.raises(UserError, match='no checkpoint in folder'):
+    with pytest.raises(UserError, match='no checkpoint in'):
         resolve_checkpoint(str(tmp_path))
+
+
+def test_resolve_checkpoint_training_folder_gives_its_best(tmp_path):
+    run = tmp_path / 'run'
+    (run / 'optimized').mkdir(parents=True)
+    for path in (run / 'epoch_3.ckpt.index', run / 'optimized' / 'epoch_2_val_loss_1.500.ckpt.index'):
+        path.write_text('')
+    prefix, how = resolve_checkpoint(str(run))
+    assert prefix == str(run / 'optimized' / 'epoch_2_val_loss_1.500.ckpt') and how.startswith('best checkpoint')
+    (run / 'optimized' / 'epoch_2_val_loss_1.500.ckpt.index').unlink()
+    assert resolve_checkpoint(str(run))[0] == str(run / 'epoch_3.ckpt')  # no best yet: the newest epoch
+    with pytest.raises(UserError, match=r'no checkpoint in .*optimized \(expected .*\); set it here$'):
+        resolve_checkpoint(str(tmp_path / 'run' / 'optimized'), hint='set it here')
 
 
 def write_tiny_config(path):

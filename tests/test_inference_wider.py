@@ -106,6 +106,48 @@ def test_box_vote_keeps_single_boxes_and_merges_overlaps():
     np.testing.assert_allclose(voted, [[4 / 3., 0, 34 / 3., 10, 1.0], [50, 50, 60, 60, 0.4]], atol=1e-5)
 
 
+class ScaleDetector(object):
+    """A fake detector whose boxes depend on the pass: keyed by the width of the image it is given (an image
+    250 px wide: scale 1 -> 250, 0.5 -> 125, 2 -> 500, 3 -> 750); boxes in that pass's pixels."""
+    ANSWERS = {
+        250: [[10, 10, 50, 60, 0.9], [200, 300, 240, 340, 0.8], [104, 100, 204, 220, 0.5]],
+        125: [[5, 5, 15, 18, 0.6], [50, 50, 100, 110, 0.7]],  # /0.5: [10,10,30,36], longer side + 1 = 27: dropped
+        500: [[24, 20, 104, 120, 0.8], [200, 200, 400, 440, 0.95]],  # /2: shorter side + 1 = 101: dropped
+        750: [[30, 30, 150, 180, 0.7]],
+    }
+
+    def __init__(self):
+        self.widths = []
+
+    def detect(self, image, score_threshold=0.):
+        self.widths.append(image.shape[1])
+        return np.array(self.ANSWERS[image.shape[1]], np.float32).reshape(-1, 5)
+
+
+def test_original_protocol_passes_filters_and_vote_by_hand():
+    detector = ScaleDetector()
+    image = np.zeros((400, 250, 3), np.uint8)  # 0.1 Mpx: largest scale min(3, sqrt(10)) = 3
+    dets = wi.detect_original(detector, image, 0.05)
+    assert detector.widths == [250, 125, 500, 750]  # base 1, shrunk 0.5, enlarged 2, then largest 3 (no flip)
+    # Kept: base [10,10,50,60] .9, [200,300,240,340] .8 (alone: dropped by the vote), [104,100,204,220] .5;
+    # shrunk [100,100,200,220] .7; x2 [12,10,52,60] .8; x3 [10,10,50,60] .7.
+    face_a = [(10 * .9 + 12 * .8 + 10 * .7) / 2.4, 10, (50 * .9 + 52 * .8 + 50 * .7) / 2.4, 60, 0.9]
+    face_b = [(100 * .7 + 104 * .5) / 1.2, 100, (200 * .7 + 204 * .5) / 1.2, 220, 0.7]
+    np.testing.assert_allclose(dets, [face_a, face_b], atol=1e-3)
+    default = wi.detect_multi_scale(ScaleDetector(), image, 0.05, max_pixels=9 * 400 * 250, flip=False)
+    assert any(np.allclose(row[:4], [200, 300, 240, 340]) for row in default)  # the default keeps single boxes
+
+
+def test_original_protocol_on_a_large_image_only_shrinks():
+    detector = ScaleDetector()
+    detector.ANSWERS = {500: [[0, 0, 20, 20, 0.9]], 250: [], 375: []}
+    dets = wi.detect_original(detector, np.zeros((4000, 1000, 3), np.uint8), 0.05)  # largest 0.5
+    # base 0.5, shrunk 0.5 x 0.5 (largest < 0.75), 'enlarged' (0.25 + 0.5) / 2 (largest <= 1); the base pass's
+    # one box has no partner: the original's vote drops it.
+    assert detector.widths == [500, 250, 375]
+    assert dets.shape == (0, 5)
+
+
 def test_skip_existing_keeps_written_files(detector, wider_dir, tmp_path):
     result = str(tmp_path / 'result')
     items = wi.list_images(wider_dir)
@@ -171,6 +213,14 @@ def test_wider_cli(wider_dir, tmp_path):
     assert 'img/s' in run.stderr  # the tqdm bar
     assert sorted(os.listdir(str(result / '0--Parade'))) == ['empty.txt', 'face.txt']
     assert read_result(str(result / '0--Parade' / 'face.txt'))[1] == 1
+    original = run_wider_script('--model=%s' % pb, '--data_dir=%s' % wider_dir, '--result=%s' % (tmp_path / 'orig'),
+                                '--protocol=original', '--threads=1')
+    assert original.returncode == 0, original.stderr
+    # one square, found alike by every pass: the original's vote merges them into one box
+    assert read_result(str(tmp_path / 'orig' / '0--Parade' / 'face.txt'))[1] == 1
+    mixed = run_wider_script('--model=%s' % pb, '--data_dir=%s' % wider_dir, '--result=%s' % result,
+                             '--protocol=original', '--flip')
+    assert mixed.returncode == 2 and 'drop --multi_scale / --flip / --max_size' in mixed.stderr.splitlines()[-1]
     missing = run_wider_script('--model=%s' % (tmp_path / 'none.pb'), '--data_dir=%s' % wider_dir,
                                '--result=%s' % result)
     assert missing.returncode == 2 and 'model file not found' in missing.stderr.splitlines()[-1]

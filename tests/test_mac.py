@@ -140,6 +140,38 @@ def test_plan_width_one_oracle(setup, tmp_path):
     assert (fc6['c_in'], fc6['c_out'], fc6['c_in_kept'], fc6['c_out_kept']) == (512, 1024, 256, 512)
     assert 'not counted: biases, ReLU, pooling' in result.stdout
     assert 'MACs removed' in result.stdout and '[FPN + FEM]' in result.stdout
+    groups = report['groups']
+    dense = groups['backbone']['macs_dense'] + groups['extras']['macs_dense']
+    kept = groups['backbone']['macs_kept'] + groups['extras']['macs_kept']
+    assert dense == 127822233600  # the original mac.py's denominator
+    assert report['pruned_mac_pct'] == pytest.approx(100. * kept / dense)
+    assert 'Pruned MAC : %f %%' % (100. * kept / dense) in result.stdout
+
+
+def test_no_arguments_finds_the_best_checkpoint_of_the_pruned_run(setup, tmp_path, capsys, monkeypatch):
+    """`python mac.py` after the README's training: ./face_detector_pruned/optimized/ first, then its epochs."""
+    config = tmp_path / 'mac_config.py'  # the shipped defaults, only the tiny training config swapped in
+    config.write_text(open(os.path.join(ROOT, 'mac_config.py')).read() +
+                      '\nconfig.MODEL.train_config = %r\nconfig.INPUT.hin = config.INPUT.win = 64\n'
+                      'config.PRUNE.criterion = "weight"\n' % setup['train_config'])
+    monkeypatch.chdir(str(tmp_path))
+    values = checkpoint.read_checkpoint(os.path.join(setup['folder'], 'model.ckpt'))
+    with pytest.raises(UserError) as err:
+        mac.run(['--config=' + str(config)])
+    message = str(err.value)
+    assert '\n' not in message and './face_detector_pruned/' in message and '--ckpt_path' in message
+    run = tmp_path / 'face_detector_pruned'
+    (run / 'optimized').mkdir(parents=True)
+    with pytest.raises(UserError, match='no checkpoint in ./face_detector_pruned/optimized nor in'):
+        mac.run(['--config=' + str(config)])
+    checkpoint.write_checkpoint(values, str(run / 'epoch_2.ckpt'))
+    capsys.readouterr()
+    mac.run(['--config=' + str(config)])
+    assert 'epoch_2.ckpt' in capsys.readouterr().out
+    checkpoint.write_checkpoint(values, str(run / 'optimized' / 'epoch_1_val_loss_2.000.ckpt'))
+    mac.run(['--config=' + str(config), '--eps=0'])
+    out = capsys.readouterr().out
+    assert 'optimized/epoch_1_val_loss_2.000.ckpt' in out and 'eps=0' in out and 'Pruned MAC : ' in out
 
 
 def test_dense_checkpoint_selects_writes_mask_and_matches_slim(setup, tmp_path, capsys):

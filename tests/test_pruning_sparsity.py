@@ -34,6 +34,18 @@ def test_activation_loss_is_mean_of_lowest_maxima_summed_over_layers(graph):
         assert session.run(loss) == pytest.approx(2. * (1.5 + 0.5))
 
 
+def test_activation_per_image_is_the_originals_mean_of_each_images_lowest_maxima(graph):
+    feature = np.zeros((2, 2, 2, 4), np.float32)
+    feature[0, 0, 0] = [4., 1., 3., 2.]   # image 0: lowest two maxima 1, 2 (channels 1, 3)
+    feature[1, 1, 1] = [0., 6., 5., 8.]   # image 1: lowest two maxima 0, 5 (channels 0, 2)
+    endpoints = _endpoints_with_features({'a': feature})
+    with tf.Session() as session:
+        per_image = session.run(pruning_loss(endpoints, {'a': 0.5}, 'activation_per_image', alpha=2.))
+        batch = session.run(pruning_loss(endpoints, {'a': 0.5}, 'activation', alpha=2.))
+    assert per_image == pytest.approx(2. * (1. + 2. + 0. + 5.) / 4.)
+    assert batch == pytest.approx(2. * (4. + 5.) / 2.)  # batch maxima [4, 6, 5, 8]: lowest 4, 5
+
+
 def test_zero_ratio_and_zero_alpha_add_nothing(graph):
     endpoints = _endpoints_with_features({'a': _feature([4., 1., 3., 2.]), 'b': _feature([5., 6.])})
     with tf.Session() as session:

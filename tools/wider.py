@@ -4,7 +4,8 @@
 
 Writes RESULT/<event>/<name>.txt: the image name, the box count, then `x y w h score` lines, best first
 (what tools/ap_eval/evaluation.py and the official WIDER tools read). Unreadable images are reported and
-written with 0 detections.
+written with 0 detections. --protocol=original runs the original's test protocol instead (always multi-scale
+under a 1 Mpx cap, no flip, its box voting, which drops boxes no other pass confirms).
 """
 import argparse
 import os
@@ -23,6 +24,10 @@ def parse_args(argv=None):
     parser.add_argument('--result', required=True, help='output folder of <event>/<name>.txt files')
     parser.add_argument('--list', default=None, dest='list_file',
                         help='run only the images of wider_face_val.mat or a val.txt (default: every image)')
+    parser.add_argument('--protocol', choices=('default', 'original'), default='default',
+                        help="'original': the original's tools/wider.py protocol (multi-scale, 1 Mpx cap, no flip, "
+                             'single boxes dropped by its box voting); not combinable with --multi_scale, --flip, '
+                             '--max_size')
     parser.add_argument('--multi_scale', action='store_true',
                         help='DSFD test protocol: add half-size and enlarged passes, merged by box voting')
     parser.add_argument('--flip', action='store_true', help='add a mirrored pass (box voting merges it)')
@@ -46,13 +51,17 @@ def main(argv=None):
     from lib.common.errors import UserError
     from lib.inference.detector import FaceDetector
     from lib.inference.wider import DEFAULT_MAX_PIXELS, list_images, run_wider
+    original = args.protocol == 'original'
+    if original and (args.multi_scale or args.flip or args.max_size is not None):
+        raise UserError('--protocol=original fixes its own passes (multi-scale, no flip, 1 Mpx cap); drop '
+                        '--multi_scale / --flip / --max_size, or use the default protocol')
     args.max_size = DEFAULT_MAX_PIXELS if args.max_size is None else args.max_size
     if args.max_size < 32 * 32:
         raise UserError('--max_size=%d: expected a pixel count >= 1024' % args.max_size)
     items = list_images(args.data_dir, args.list_file)
     with FaceDetector(args.model, threads=args.threads) as detector:
         summary = run_wider(detector, items, args.result, args.score, args.max_size, args.multi_scale, args.flip,
-                            args.skip_existing, max_boxes=args.max_boxes)
+                            args.skip_existing, max_boxes=args.max_boxes, original=original)
     rate = summary.written / summary.seconds if summary.seconds > 0 else 0.
     print('wrote %d result files to %s in %.1f s (%.2f images/s)%s'
           % (summary.written, args.result, summary.seconds, rate,

@@ -1,8 +1,10 @@
 """Run a FaceDetector over a WIDER-layout image set and write WIDER result files (tools/wider.py).
 
 Images come from ``data_dir/images/<event>/*.jpg`` or from a list (``wider_face_val.mat`` or a val txt);
-each result is a WIDER result file (lib.evaluation.results), best box first. Single scale by default (shrunk under a pixel-count cap); ``multi_scale`` / ``flip`` add the
-DSFD test protocol (shrunk, flipped, small and enlarged passes) merged by box voting.
+each result is a WIDER result file (lib.evaluation.results), best box first. Single scale by default (shrunk
+under a pixel-count cap); ``multi_scale`` / ``flip`` add the DSFD test protocol (shrunk, flipped, small and
+enlarged passes) merged by box voting; ``detect_original`` is the original's own protocol (tools/wider.py
+--protocol=original).
 """
 import collections
 import glob
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 1700 * 1200   # the largest pass of any image, in pixels
 MAX_ENLARGE = 3.                   # multi-scale never enlarges beyond this factor
 VOTE_IOU = 0.3
+ORIGINAL_MAX_PIXELS = 1000 * 1000  # the original's cap: no pass is larger than 1 Mpx
 
 ImageItem = collections.namedtuple('ImageItem', 'event name path')
 ImageItem.__doc__ = 'One image to run: its event folder, its name without extension, its file path.'
@@ -101,25 +104,30 @@ def detect_scaled(detector, image, scale, score_threshold, flip=False):
     return dets
 
 
-def _sides(dets):
-    return dets[:, 2] - dets[:, 0], dets[:, 3] - dets[:, 1]
+def _sides(dets, pixel=0.):
+    """(widths, heights) of [K, 5] boxes; ``pixel`` = 1 counts both end pixels, as the original does."""
+    return dets[:, 2] - dets[:, 0] + pixel, dets[:, 3] - dets[:, 1] + pixel
 
 
-def box_vote(dets, iou_threshold=VOTE_IOU, max_boxes=None):
+def box_vote(dets, iou_threshold=VOTE_IOU, max_boxes=None, keep_single=True, pixel=0.):
     """Merge overlapping detections of several passes: each group (IoU >= threshold with its best box) becomes
     the score-weighted mean box with the group's best score (the best ``max_boxes`` groups when given). Single
-    boxes are kept; no boxes -> [0, 5]."""
+    boxes are kept unless ``keep_single`` is off (the original drops them); ``pixel`` = 1 computes the IoU with
+    inclusive pixel ends, as the original does. No boxes -> [0, 5]."""
     dets = np.asarray(dets, np.float32).reshape(-1, 5)
     dets = dets[np.argsort(-dets[:, 4], kind='stable')]
     merged = []
     while len(dets) and (max_boxes is None or len(merged) < max_boxes):
-        group = iou_matrix(dets[:1, :4], dets[:, :4])[0] >= iou_threshold
+        ends = dets[:, :4] + np.array([0., 0., pixel, pixel], np.float32)
+        group = iou_matrix(ends[:1], ends)[0] >= iou_threshold
         group[0] = True
         members = dets[group]
+        dets = dets[~group]
+        if len(members) == 1 and not keep_single:
+            continue
         weights = members[:, 4:5]
         box = (members[:, :4] * weights).sum(axis=0) / max(float(weights.sum()), 1e-12)
         merged.append(np.append(box, members[0, 4]))
-        dets = dets[~group]
     return np.array(merged, np.float32).reshape(-1, 5)
 
 
@@ -154,6 +162,38 @@ def detect_multi_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX_
                 break
             scale *= 2.
     return box_vote(np.concatenate(passes, axis=0), max_boxes=max_boxes)
+
+
+def detect_original(detector, image, score_threshold, max_boxes=750):
+    """The original's test protocol (its tools/wider.py): always multi-scale, no flip, a 1 Mpx cap.
+
+    With ``largest`` = min(3, sqrt(1e6 / (H W))): a base pass at min(1, largest); a shrunk pass at 0.5 (or
+    0.5 x largest when largest < 0.75) keeping boxes whose longer side + 1 > 30; enlarged passes at
+    min(2, largest) (or halfway between the shrunk scale and largest when largest <= 1), then, when largest > 2,
+    x2 steps below largest and largest itself, keeping boxes whose shorter side + 1 < 100 when the last step
+    exceeded 1 (else longer side + 1 > 30). All boxes, in the image's pixels, are merged by its box voting
+    (inclusive-pixel IoU >= 0.3, single boxes dropped), best ``max_boxes`` kept.
+    """
+    height, width = image.shape[:2]
+    largest = min(MAX_ENLARGE, (float(ORIGINAL_MAX_PIXELS) / (height * width)) ** 0.5)
+    passes = [detect_scaled(detector, image, min(1., largest), score_threshold)]
+    shrink = 0.5 if largest >= 0.75 else 0.5 * largest
+    small = detect_scaled(detector, image, shrink, score_threshold)
+    passes.append(small[np.maximum(*_sides(small, 1.)) > 30])
+    scale = min(2., largest) if largest > 1 else (shrink + largest) / 2.
+    enlarged = [detect_scaled(detector, image, scale, score_threshold)]
+    if largest > 2:
+        scale *= 2
+        while scale < largest:
+            enlarged.append(detect_scaled(detector, image, scale, score_threshold))
+            scale *= 2
+        enlarged.append(detect_scaled(detector, image, largest, score_threshold))
+    enlarged = np.concatenate(enlarged, axis=0)
+    if scale > 1:
+        passes.append(enlarged[np.minimum(*_sides(enlarged, 1.)) < 100])
+    else:
+        passes.append(enlarged[np.maximum(*_sides(enlarged, 1.)) > 30])
+    return box_vote(np.concatenate(passes, axis=0), VOTE_IOU, max_boxes, keep_single=False, pixel=1.)
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -194,11 +234,12 @@ WiderRunSummary = collections.namedtuple('WiderRunSummary', 'written skipped unr
 
 
 def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAULT_MAX_PIXELS, multi_scale=False,
-              flip=False, skip_existing=False, progress=True, max_boxes=None):
+              flip=False, skip_existing=False, progress=True, max_boxes=None, original=False):
     """Detect every image of ``items`` and write its result file; unreadable images get 0 detections.
 
     ``skip_existing`` leaves images whose result file exists untouched (resume a killed run); ``max_boxes``
-    caps the voted boxes of an image (multi-scale / flip).
+    caps the voted boxes of an image (multi-scale / flip / original); ``original`` runs the original's protocol
+    (``detect_original``; max_pixels, multi_scale and flip are then unused).
     """
     skipped = 0
     if skip_existing:
@@ -213,6 +254,8 @@ def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAUL
             unreadable.append(item.path)
             log.warning('cannot read %s; writing 0 detections', item.path)
             detections = np.zeros((0, 5), np.float32)
+        elif original:
+            detections = detect_original(detector, image, score_threshold, max_boxes or 750)
         elif multi_scale or flip:
             detections = detect_multi_scale(detector, image, score_threshold, max_pixels, multi_scale, flip,
                                             max_boxes)

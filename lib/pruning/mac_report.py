@@ -18,6 +18,14 @@ def _arrow(dense, kept):
     return '%d' % dense if dense == kept else '%d>%d' % (dense, kept)
 
 
+def pruned_mac_percent(report):
+    """The original mac.py's figure: MACs kept by the backbone + extras as a percentage of their dense MACs
+    (its denominator, 127,822,233,600 at 640x640 for the full-width network)."""
+    groups = [report['groups'][group] for group in ('backbone', 'extras')]
+    dense = sum(g['macs_dense'] for g in groups)
+    return 100. * sum(g['macs_kept'] for g in groups) / dense if dense else 0.
+
+
 def format_report(report, title):
     """The per-layer table grouped backbone / extras / fpn_fem / heads, group subtotals and the totals."""
     header = '%-30s %4s %9s %9s %18s %18s %7s' % ('layer', 'k', 'C_in', 'C_out', 'MACs dense', 'MACs kept',
@@ -44,5 +52,7 @@ def format_report(report, title):
               'MACs removed  %s (%.2f%%)' % (_n(total['macs_dense'] - total['macs_kept']), total['macs_removed_pct']),
               'params dense  %s' % _n(total['params_dense']),
               'params kept   %s (conv weights + biases of the inference graph)' % _n(total['params_kept']),
-              report['not_counted'] + '.']
+              report['not_counted'] + '.',
+              'Pruned MAC : %f %%  (backbone + extras MACs kept / dense, as the original mac.py prints it)'
+              % pruned_mac_percent(report)]
     return '\n'.join(lines)

@@ -1,10 +1,12 @@
 """Sparsity losses that drive channels of the prunable layers towards removal, and live-channel fractions.
 
 Both losses pick, per layer, the floor(ratio * C) "weakest" channels of the moment and push only those:
-- 'activation' (the original method): a channel's strength is its ReLU output maximum over H, W and the batch,
-  the very quantity the alive fraction thresholds, so the loss reaches 0 exactly when the weakest channels are dead
-  on the whole batch (a per-image max averaged over the batch was tried too: it shrinks channels but kills fewer);
-  the loss is the mean strength of the weakest channels.
+- 'activation' (the original method, in batch form): a channel's strength is its ReLU output maximum over H, W
+  and the batch, the very quantity the alive fraction thresholds, so the loss reaches 0 exactly when the weakest
+  channels are dead on the whole batch; the loss is the mean strength of the weakest channels.
+- 'activation_per_image' (the original's exact form): per image, each channel's maximum over H, W; per image the
+  floor(ratio * C) lowest of them (each image picks its own channels); the mean over images and those channels.
+  It shrinks channels but kills fewer: a channel is removable only when it is dead on every image.
 - 'group_lasso': a channel's strength is the L2 norm of its output filter group (weights [k, k, cin, c] slice plus
   bias c); the loss is the sum of the weakest norms, which drives whole filters to removable zeros.
 Per-layer terms are summed over layers and multiplied by alpha. Layers whose ratio selects no channel add nothing.
@@ -16,7 +18,7 @@ import tensorflow.compat.v1 as tf
 from lib.common.errors import UserError
 from lib.pruning.registry import layer_scope
 
-PRUNING_LOSSES = ('activation', 'group_lasso')
+PRUNING_LOSSES = ('activation', 'activation_per_image', 'group_lasso')
 ALIVE_THRESHOLD = 1e-6
 # Keeps the gradient of a filter norm finite once the filter reaches exactly zero.
 _NORM_EPSILON = 1e-12
@@ -39,14 +41,16 @@ def filter_norms(conv):
 
 
 def _lowest(values, k):
-    """The k smallest entries of a 1-D tensor."""
+    """The k smallest entries of a tensor along its last axis."""
     return -tf.nn.top_k(-values, k=k, sorted=False).values
 
 
 def layer_strengths(endpoints, layer, kind):
-    """[C] per-channel strength of one prunable layer as the loss ``kind`` measures it."""
+    """Per-channel strength of one prunable layer as the loss ``kind`` measures it: [C], or [N, C] per image."""
     if kind == 'activation':
         return channel_maxima(endpoints.features[layer])
+    if kind == 'activation_per_image':
+        return tf.reduce_max(endpoints.features[layer], axis=[1, 2])
     return filter_norms(endpoints.recorder.conv(layer_scope(layer)))
 
 
@@ -61,7 +65,7 @@ def layer_terms(endpoints, ratios, kind):
         if k == 0:
             continue
         lowest = _lowest(layer_strengths(endpoints, layer, kind), k)
-        terms[layer] = tf.reduce_mean(lowest) if kind == 'activation' else tf.reduce_sum(lowest)
+        terms[layer] = tf.reduce_sum(lowest) if kind == 'group_lasso' else tf.reduce_mean(lowest)
     return terms
 
 

@@ -20,12 +20,12 @@ from lib.data.loader import BatchLoader
 from lib.data.sample_list import read_sample_list
 from lib.config import validate_config
 from lib.common.errors import UserError
-from lib.checkpoint import load_arch, read_shapes
+from lib.checkpoint import load_arch
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.train import checkpoints
 from lib.train.graph import build_train_graph
-from lib.train.restore import restore_variables
 from lib.train.schedule import learning_rate_at
+from lib.train.start import choose_start, restore_pretrained
 from lib.train.summaries import scalar_summary
 from lib.train.towers import default_devices
 
@@ -104,15 +104,9 @@ def _make_loaders(config, arch, spec):
 
 
 def _choose_start(config, model_path):
-    """(checkpoint to resume from or None, pretrained model to restore or None)."""
-    resume, _ = checkpoints.newest_checkpoint(model_path)
-    if resume is None and config.MODEL.continue_train:
-        raise UserError('config.MODEL.continue_train is set but %s holds no checkpoint to resume from; '
-                        'unset it or point --model_path at a training folder' % model_path)
-    pretrained = None if resume else config.MODEL.pretrained_model
-    if pretrained:
-        read_shapes(pretrained, 'pretrained model')  # a missing or unreadable checkpoint fails before the graph is built
-    return resume, pretrained
+    """(checkpoint to resume from or None, pretrained model to restore or None): lib.train.start decides."""
+    start = choose_start(config.MODEL, model_path)
+    return start.resume, start.pretrained
 
 
 def _initialise(session, graph, ckpts, resume, pretrained, config):
@@ -125,7 +119,7 @@ def _initialise(session, graph, ckpts, resume, pretrained, config):
         log.info('resumed from %s at global step %d (%d epochs done), learning rate %g', resume, step, epoch,
                  learning_rate_at(step, config.TRAIN.lr_decay_every_step, config.TRAIN.lr_value_every_step))
     elif pretrained:
-        restore_variables(session, pretrained, graph.model_variables, config.MODEL.decimate_imagenet_fc)
+        restore_pretrained(session, pretrained, graph.model_variables, config.MODEL)
     else:
         log.info('no checkpoint in %s and no pretrained model: training from scratch', ckpts.model_path)
 
