@@ -24,9 +24,14 @@ def rename_tensors(graph, renames):
                 edges[i] = renames.get(name, name)
 
 
+def converter():
+    """The tf2onnx module, or a UserError saying which environment exports ONNX."""
+    return import_optional('tf2onnx', 'ONNX export')
+
+
 def onnx_model(graph_def, opset=OPSET):
     """The ONNX ModelProto of a frozen detector GraphDef."""
-    tf2onnx = import_optional('tf2onnx', 'ONNX export')
+    tf2onnx = converter()
     names = (INPUT_NAME,) + OUTPUT_NAMES
     model, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=[INPUT_NAME + ':0'],
                                               output_names=[name + ':0' for name in OUTPUT_NAMES], opset=opset)

@@ -71,12 +71,17 @@ def calibration_batches(images, input_size, pixel_mean):
     return generate
 
 
+def check_converter():
+    """A UserError unless this TensorFlow has the TFLite converter used here (TF 2.x)."""
+    if not tf.__version__.startswith('2.'):
+        raise UserError('TFLite export needs TensorFlow 2.x (this is %s): %s' % (tf.__version__, EXPORT_HINT))
+
+
 def tflite_model(graph_def, kind, input_size, calibration_images=None):
     """The TFLite flatbuffer (bytes) of a frozen detector GraphDef, with its metadata."""
     if kind not in KINDS:
         raise UserError('--tflite=%s: expected one of %s' % (kind, ', '.join(KINDS)))
-    if not tf.__version__.startswith('2.'):
-        raise UserError('TFLite export needs TensorFlow 2.x (this is %s): %s' % (tf.__version__, EXPORT_HINT))
+    check_converter()
     if kind == 'int8' and not calibration_images:
         raise UserError('--tflite=int8 needs calibration images (--calib_images N > 0 readable images)')
     settings = graph_settings(graph_def)

@@ -6,8 +6,8 @@ input size is requested (or the model has a fixed one, as a TFLite file does), l
 (lib.common.image, the same letterbox as training). The padding is the model's own pixel mean, as in training,
 so it reads as "nothing" to the network. The runtime is picked by the file's extension (lib.inference.runtimes).
 """
+import logging
 import time
-import warnings
 
 import numpy as np
 
@@ -19,6 +19,7 @@ __all__ = ['FaceDetector', 'check_image', 'graph_pad_value', 'latency_seconds', 
            'run_detection']
 
 DEFAULT_MAX_SIDE = 4096
+log = logging.getLogger(__name__)
 
 
 def check_image(image):
@@ -78,7 +79,8 @@ def run_detection(session, input_tensor, outputs, images, score_threshold=0.5, i
 
 class FaceDetector(object):
     """An exported detector (.pb / .onnx / .tflite) on its runtime. ``threads`` bounds the runtime's threads
-    (None: its choice); images whose longest side exceeds ``max_side`` are shrunk first (with a warning)."""
+    (None: its choice); images whose longest side exceeds ``max_side`` are shrunk first. Suspect inputs (a float
+    image in 0..1, an oversized image) are logged as warnings, once per detector."""
 
     def __init__(self, path, threads=None, max_side=DEFAULT_MAX_SIDE):
         if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 32:
@@ -92,7 +94,7 @@ class FaceDetector(object):
     def _warn_once(self, kind, message):
         if kind not in self._warned:
             self._warned.add(kind)
-            warnings.warn(message, UserWarning, stacklevel=4)
+            log.warning(message)
 
     def _prepare(self, image):
         """(image to run, (scale_x, scale_y) applied): checked, shrunk to max_side when larger."""
