@@ -4,6 +4,8 @@ A random small model (width 0.125, biases randomised so it detects something) st
 of runtimes is a property of the conversion, not of the weights; the same check on the model trained by the
 end-to-end test, and int8's AP, are in test_end_to_end.py. Two conversions in all (module-scoped).
 """
+import os
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,22 @@ def test_host_nms_equals_the_graphs_combined_nms():
     np.testing.assert_array_equal(got[2], expected[3])
     np.testing.assert_allclose(got[1], expected[1], atol=1e-6)
     np.testing.assert_allclose(got[0], expected[0], atol=1e-6)
+
+
+def auto_freeze(*args):
+    """Run tools/auto_freeze.py; (exit code, stderr)."""
+    import subprocess
+    import sys
+    from conftest import ROOT
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'auto_freeze.py')] + list(args),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    return result.returncode, result.stderr.decode('utf-8', 'replace').strip()
+
+
+def test_auto_freeze_deploy_flags_fail_in_one_line(tmp_path):
+    code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), '--tflite=fp32,fp8')
+    assert code == 2 and 'fp8' in err and '\n' not in err
+    if not runtime_available('tf2onnx'):  # the reference environment: says where ONNX is exported
+        code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), '--onnx')
+        assert code == 2 and 'requirements-export.txt' in err and '\n' not in err
+    assert not os.listdir(str(tmp_path))
