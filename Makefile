@@ -1,6 +1,8 @@
 # make demo   the whole pipeline on a synthetic WIDER-format set (sets up the modern environment first)
 # make test   both environments: TF 1.15 on Python 3.7 and TF 2.x on Python >= 3.9 (REQUIRE_TF1=1: 3.7 is mandatory)
 # make bench  the speed benchmarks (tables)
+# make env-intel  opt-in: the reference environment with intel-tensorflow==1.15.2 (TF 1.15's MKL-DNN CPU build)
+#                 in its own venv, .venv37-intel; run a frozen graph there with .venv37-intel/bin/python
 SHELL := /bin/bash
 PYTHON ?= python3
 PYTEST_ARGS ?=
@@ -10,14 +12,17 @@ PYTHON37 ?= $(shell for p in python3.7 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/ve
 
 VENV_MODERN := .venv311
 VENV_TF1 := .venv37
+VENV_INTEL := .venv37-intel
+INTEL_TF := intel-tensorflow==1.15.2
 
-.PHONY: test test-modern test-tf1 demo bench env-modern env-tf1 clean
+.PHONY: test test-modern test-tf1 demo bench env-modern env-tf1 env-intel clean
 
-$(VENV_MODERN)/.installed: requirements.txt
+$(VENV_MODERN)/.installed: requirements.txt requirements-export.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 9), "make needs PYTHON >= 3.9 for the modern environment"'
 	test -x $(VENV_MODERN)/bin/python || $(PYTHON) -m venv $(VENV_MODERN)
 	$(VENV_MODERN)/bin/python -m pip install -q --upgrade pip setuptools wheel
 	$(VENV_MODERN)/bin/python -m pip install -q -r requirements.txt
+	$(VENV_MODERN)/bin/python -m pip install -q -r requirements-export.txt
 	touch $@
 
 $(VENV_TF1)/.installed: requirements.txt
@@ -26,6 +31,19 @@ $(VENV_TF1)/.installed: requirements.txt
 	$(VENV_TF1)/bin/python -m pip install -q --upgrade "pip<24" "setuptools<68" wheel
 	$(VENV_TF1)/bin/python -m pip install -q -r requirements.txt
 	touch $@
+
+# The same packages as the reference environment, with Intel's build of TF 1.15 in place of the stock wheel.
+$(VENV_INTEL)/.installed: requirements.txt
+	@test -n "$(PYTHON37)" || { echo "python3.7 not found: install Python 3.7 (e.g. pyenv install 3.7.16) or set PYTHON37=..."; exit 1; }
+	test -x $(VENV_INTEL)/bin/python || $(PYTHON37) -m venv $(VENV_INTEL)
+	$(VENV_INTEL)/bin/python -m pip install -q --upgrade "pip<24" "setuptools<68" wheel
+	$(VENV_INTEL)/bin/python -m pip install -q -r requirements.txt
+	$(VENV_INTEL)/bin/python -m pip uninstall -q -y tensorflow
+	$(VENV_INTEL)/bin/python -m pip install -q "$(INTEL_TF)"
+	touch $@
+
+env-intel: $(VENV_INTEL)/.installed
+	cd tools/ap_eval && ../../$(VENV_INTEL)/bin/python setup.py -q build_ext --inplace
 
 env-modern: $(VENV_MODERN)/.installed
 	cd tools/ap_eval && ../../$(VENV_MODERN)/bin/python setup.py -q build_ext --inplace

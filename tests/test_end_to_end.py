@@ -81,6 +81,48 @@ def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
         np.testing.assert_allclose(got, expected, atol=1e-3)
 
 
+def test_deploy_exports_of_the_trained_model(pipeline, tmp_path):
+    """ONNX and fp32 TFLite detections equal the .pb's; int8 easy AP within 0.05 of fp32 (synthetic val set)."""
+    pytest.importorskip('onnxruntime', reason='requirements-export.txt (modern environment only)')
+    pytest.importorskip('ai_edge_litert', reason='requirements-export.txt (modern environment only)')
+    from lib.common.image import read_image
+    from lib.evaluation.subset import ValSubset
+    from lib.export.onnx_export import write_onnx
+    from lib.export.tflite_export import write_tflite
+    from lib.inference.detector import FaceDetector
+    from lib.inference.runtimes import load_graph_def
+    from lib.inference.wider import list_images
+    summary, config_path, _ = pipeline
+    config = load_config(config_path)
+    size = (config.DATA.hin, config.DATA.win)
+    graph_def = load_graph_def(summary['standard']['pb'])
+    val = list_images(os.path.join(config.DATA.root_path, 'WIDER_val'))
+    images = [read_image(item.path) for item in val[:8]]
+    paths = {'onnx': str(tmp_path / 'detector.onnx'), 'fp32': str(tmp_path / 'detector_fp32.tflite'),
+             'int8': str(tmp_path / 'detector_int8.tflite')}
+    write_onnx(graph_def, paths['onnx'])
+    write_tflite(graph_def, paths['fp32'], 'fp32', size)
+    write_tflite(graph_def, paths['int8'], 'int8', size, [read_image(item.path) for item in val[-20:]])
+    with FaceDetector(summary['standard']['pb']) as detector:
+        expected = detector.detect_batch(images, 0.3, size)
+    assert sum(len(d) for d in expected) > 0
+    for kind in ('onnx', 'fp32'):
+        with FaceDetector(paths[kind]) as detector:
+            got = detector.detect_batch(images, 0.3, size)
+        for g, e in zip(got, expected):
+            assert g.shape == e.shape, kind
+            np.testing.assert_allclose(g[:, 4], e[:, 4], atol=1e-4, err_msg=kind)
+            np.testing.assert_allclose(g[:, :4], e[:, :4], atol=1e-3, err_msg=kind)
+    subset = ValSubset(config.DATA.root_path, 60, size)
+    aps = {}
+    for kind in ('fp32', 'int8'):
+        with FaceDetector(paths[kind]) as detector:
+            aps[kind] = subset.average_precision(detector.detect_batch)
+    report_measurement('end to end, TFLite easy AP: fp32 %.4f, int8 %.4f (gap %.4f)' % (
+        aps['fp32']['easy'], aps['int8']['easy'], aps['fp32']['easy'] - aps['int8']['easy']))
+    assert aps['int8']['easy'] >= aps['fp32']['easy'] - 0.05
+
+
 def readme_commands():
     """Every `python <script>` the README shows, plus the make targets of its quick start."""
     with open(os.path.join(ROOT, 'README.md')) as f:

@@ -92,3 +92,41 @@ def test_bad_inputs(detector, tmp_path):
     junk.write_bytes(b'\x00not a graph' * 10)
     with pytest.raises(UserError, match='junk.pb'):
         FaceDetector(str(junk))
+
+
+def test_dtypes_nan_and_range_are_one_line_errors(detector):
+    for image, message in ((np.zeros((20, 20, 3), np.uint16), 'uint16'), (np.zeros((20, 20, 3), np.int32), 'int32'),
+                           (np.full((20, 20, 3), np.nan, np.float32), 'NaN'),
+                           (np.full((20, 20, 3), np.inf, np.float64), 'infinite'),
+                           (np.full((20, 20, 3), 300., np.float32), '0..255'),
+                           (np.full((20, 20, 3), -1., np.float32), '0..255')):
+        with pytest.raises(UserError, match=message) as err:
+            detector.detect(image)
+        assert '\n' not in str(err.value)
+
+
+def test_float_0_255_equals_uint8_and_0_1_warns_once_per_detector(tmp_path, caplog):
+    image = image_with_square(120, 90, 10, 20, 50, 80)
+    with FaceDetector(fake_detector_pb(str(tmp_path / 'g.pb'), fixed=FIXED)) as det:
+        expected = det.detect(image, 0.25)
+        np.testing.assert_allclose(det.detect(image.astype(np.float32), 0.25), expected)
+        assert not [r for r in caplog.records if '0..1' in r.getMessage()]
+        scaled = image.astype(np.float32) / 255.
+        det.detect(scaled, 0.25)
+        det.detect_batch([scaled, scaled], 0.25)
+        assert len([r for r in caplog.records if 'scaled to 0..1' in r.getMessage()]) == 1
+    with FaceDetector(str(tmp_path / 'g.pb')) as det:
+        det.detect(scaled, 0.25)
+    assert len([r for r in caplog.records if 'scaled to 0..1' in r.getMessage()]) == 2
+
+
+def test_images_beyond_max_side_are_shrunk_with_a_warning(tmp_path, caplog):
+    wide = image_with_square(200, 2000, 1500, 40, 1700, 160)
+    with FaceDetector(fake_detector_pb(str(tmp_path / 'g.pb')), max_side=500) as det:
+        dets = det.detect(wide, 0.5)
+        assert [r for r in caplog.records if 'exceeds max_side=500' in r.getMessage()]
+        assert det.detect_batch([np.zeros((10, 10, 3), np.uint8)], 0.5)[0].shape == (0, 5)
+    # Run at 50x500 (scale 1/4): the square comes back in the original pixels, within the shrink's rounding.
+    np.testing.assert_allclose(dets[0, :4], [1500, 40, 1700, 160], atol=4 * 1.5)
+    with pytest.raises(UserError, match='max_side'):
+        FaceDetector(str(tmp_path / 'g.pb'), max_side=0)

@@ -1,9 +1,13 @@
 """Freeze a checkpoint into OUTPUT_PATH/detector.pb (dense, or --slim with the pruned channels removed).
 
     python tools/auto_freeze.py --ckpt_path=face_detector/optimized --output_path=export [--slim] [--saved_model DIR]
+        [--onnx] [--tflite=fp32,fp16,int8 [--input_size=640,640] [--calib_images=100 --calib_source=val.txt]]
 
 The frozen graph takes images:0 ([N, H, W, 3] RGB, uint8 or float32, H and W multiples of 32) and returns
 boxes:0 ([N, K, 4] normalised ymin, xmin, ymax, xmax), scores:0 ([N, K]) and num_detections:0 ([N]).
+--onnx writes detector.onnx beside it (same names, dynamic batch/height/width); --tflite writes
+detector_<kind>.tflite (fixed input size, raw boxes + scores, NMS on the host; FaceDetector runs all three).
+ONNX and TFLite need requirements-export.txt in the modern environment (Python >= 3.8, TF 2.x).
 """
 import argparse
 import os
@@ -15,6 +19,47 @@ sys.path.insert(0, ROOT)
 from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 
 PB_NAME = 'detector.pb'
+ONNX_NAME = 'detector.onnx'
+
+
+def tflite_kinds(text):
+    """--tflite=fp32,int8 -> ['fp32', 'int8']; a UserError for an unknown kind."""
+    from lib.common.errors import UserError
+    from lib.export.tflite_export import KINDS
+    kinds = [kind.strip() for kind in (text or '').split(',') if kind.strip()]
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown or (text is not None and not kinds):
+        raise UserError('--tflite=%s: expected comma-separated kinds from %s' % (text, ', '.join(KINDS)))
+    return sorted(set(kinds), key=kinds.index)
+
+
+def parse_input_size(text, config):
+    """--input_size=H,W (or the config's DATA.hin, DATA.win) as checked (H, W)."""
+    from lib.common.errors import UserError
+    from lib.common.image import check_input_size
+    if text is None:
+        return check_input_size((config.DATA.hin, config.DATA.win), 'DATA.hin/win')
+    try:
+        size = tuple(int(v) for v in text.split(','))
+    except ValueError:
+        raise UserError('--input_size=%s: expected H,W, positive multiples of 32' % text)
+    return check_input_size(size, '--input_size')
+
+
+def calibration_set(args, config):
+    """The first --calib_images readable RGB images of --calib_source (default: the config's val list)."""
+    from lib.common.errors import UserError
+    from lib.common.image import read_image
+    from lib.pruning.calibration import calibration_samples
+    if args.calib_images < 1:
+        raise UserError('--calib_images=%d: int8 needs at least one calibration image' % args.calib_images)
+    source = args.calib_source or config.DATA.val_txt_path
+    images = [read_image(path) for path, _ in calibration_samples(source, args.calib_images)]
+    images = [image for image in images if image is not None]
+    if not images:
+        raise UserError('none of the first %d calibration images of %s is readable' % (args.calib_images, source))
+    print('int8 calibration: %d images of %s' % (len(images), source))
+    return images
 
 
 def parse_args(argv=None):
@@ -28,6 +73,16 @@ def parse_args(argv=None):
     parser.add_argument('--mask', default=None, help='mask file for --slim (default: <ckpt>.mask.json)')
     parser.add_argument('--saved_model', default=None, metavar='DIR',
                         help='also write a SavedModel with a serving_default signature to DIR')
+    parser.add_argument('--onnx', action='store_true', help='also write detector.onnx (needs tf2onnx)')
+    parser.add_argument('--tflite', default=None, metavar='KINDS',
+                        help='also write detector_<kind>.tflite for each of the comma-separated kinds fp32, fp16, '
+                             'int8 (int8: full-integer post-training quantization)')
+    parser.add_argument('--input_size', default=None, metavar='H,W',
+                        help='fixed input size of the TFLite files (default: the config\'s DATA.hin,win)')
+    parser.add_argument('--calib_images', type=int, default=100,
+                        help='number of calibration images for --tflite=int8 (default 100)')
+    parser.add_argument('--calib_source', default=None,
+                        help='calibration images for int8: a sample list or a folder (default: DATA.val_txt_path)')
     parser.add_argument('--config', default=os.path.join(ROOT, 'pruned_train_config.py'),
                         help='config module (model structure, anchors, TEST thresholds)')
     return parser.parse_args(argv)
@@ -44,7 +99,15 @@ def main(argv=None):
     from lib.pruning.slimming import slim_checkpoint_for
     if args.mask and not args.slim:
         raise UserError('--mask=%s is only used with --slim; add --slim or drop --mask' % args.mask)
+    kinds = tflite_kinds(args.tflite)
+    if args.onnx:
+        from lib.export.onnx_export import converter
+        converter()  # fail before freezing when this environment cannot export ONNX
+    if kinds:
+        from lib.export.tflite_export import check_converter
+        check_converter()
     config = load_training_config(args.config)
+    input_size = parse_input_size(args.input_size, config)
     ckpt, how = resolve_checkpoint(args.ckpt_path)
     print('checkpoint: %s (%s)' % (ckpt, how))
     if args.slim:
@@ -61,6 +124,21 @@ def main(argv=None):
     print('         %s  [N]' % info['outputs'][2])
     if args.saved_model:
         print('saved model: %s (signature serving_default, tag serve)' % args.saved_model)
+    if args.onnx or kinds:
+        from lib.inference.runtimes import load_graph_def
+        graph_def = load_graph_def(info['output_path'])
+    if args.onnx:
+        from lib.export.onnx_export import write_onnx
+        path = os.path.join(args.output_path, ONNX_NAME)
+        print('wrote %s (%.2f MB; dynamic batch, height, width)' % (path, write_onnx(graph_def, path) / 1e6))
+    if kinds:
+        from lib.export.tflite_export import tflite_name, write_tflite
+        calibration = calibration_set(args, config) if 'int8' in kinds else None
+        for kind in kinds:
+            path = os.path.join(args.output_path, tflite_name(kind))
+            size = write_tflite(graph_def, path, kind, input_size, calibration)
+            print('wrote %s (%.2f MB; input %dx%d, outputs raw boxes + scores, NMS on the host)'
+                  % (path, size / 1e6, input_size[0], input_size[1]))
 
 
 if __name__ == '__main__':

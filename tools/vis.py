@@ -14,7 +14,7 @@ from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', required=True, help='frozen graph written by tools/auto_freeze.py')
+    parser.add_argument('--model', required=True, help='detector written by tools/auto_freeze.py: detector.pb, detector.onnx or detector_<kind>.tflite')
     parser.add_argument('--images', required=True, help='an image file, or a folder searched recursively')
     parser.add_argument('--out', required=True, help='folder receiving the annotated images')
     parser.add_argument('--score', type=float, default=0.5, help='draw boxes with at least this score')

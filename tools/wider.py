@@ -19,7 +19,7 @@ from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', required=True, help='frozen graph written by tools/auto_freeze.py')
+    parser.add_argument('--model', required=True, help='detector written by tools/auto_freeze.py: detector.pb, detector.onnx or detector_<kind>.tflite')
     parser.add_argument('--data_dir', required=True, help='WIDER-layout folder with images/<event>/<name>.jpg')
     parser.add_argument('--result', required=True, help='output folder of <event>/<name>.txt files')
     parser.add_argument('--list', default=None, dest='list_file',

@@ -1,45 +1,43 @@
-"""FaceDetector: run a frozen ``detector.pb`` on RGB images, boxes back in each image's own pixels.
+"""FaceDetector: run an exported detector (``.pb``, ``.onnx`` or ``.tflite``) on RGB images, boxes back in each
+image's own pixels.
 
 Images are never stretched: each is padded (bottom and right) to the next multiple of 32, or, when an
-input size is requested, letterboxed into it (lib.common.image, the same letterbox as training). The padding
-is the graph's own pixel mean (``pixel_mean:0``), as in training, so it reads as "nothing" to the network.
+input size is requested (or the model has a fixed one, as a TFLite file does), letterboxed into it
+(lib.common.image, the same letterbox as training). The padding is the model's own pixel mean, as in training,
+so it reads as "nothing" to the network. The runtime is picked by the file's extension (lib.inference.runtimes).
 """
-import os
+import logging
 import time
 
 import numpy as np
-import tensorflow.compat.v1 as tf
 
 from lib.common.errors import UserError
-from lib.common.image import batch_images, check_input_size
-from lib.model.dsfd import INPUT_NAME, OUTPUT_NAMES
+from lib.common.image import batch_images, check_input_size, resize_image
+from lib.inference.runtimes import graph_pad_value, load_graph_def, open_runtime
 
+__all__ = ['FaceDetector', 'check_image', 'graph_pad_value', 'latency_seconds', 'load_graph_def',
+           'run_detection']
 
-def load_graph_def(pb_path):
-    """Read a frozen ``.pb``; a UserError when it is missing or not a GraphDef with the detector's nodes."""
-    if not os.path.isfile(pb_path):
-        raise UserError('model file not found: %s (write one with tools/auto_freeze.py)' % pb_path)
-    graph_def = tf.GraphDef()
-    try:
-        with open(pb_path, 'rb') as f:
-            graph_def.ParseFromString(f.read())
-    except Exception as err:  # protobuf raises DecodeError and others for foreign files
-        raise UserError('%s is not a frozen TensorFlow graph (%s)' % (pb_path, err))
-    names = {node.name for node in graph_def.node}
-    missing = [n for n in (INPUT_NAME,) + OUTPUT_NAMES if n not in names]
-    if missing:
-        raise UserError('%s lacks the nodes %s; expected a graph from tools/auto_freeze.py with input images:0 '
-                        'and outputs boxes:0, scores:0, num_detections:0' % (pb_path, ', '.join(missing)))
-    return graph_def
+DEFAULT_MAX_SIDE = 4096
+log = logging.getLogger(__name__)
 
 
 def check_image(image):
-    """``image`` as an array; a UserError unless it is an RGB image [H, W, 3]."""
+    """``image`` as an array; a UserError unless it is an RGB image [H, W, 3] of uint8, or float with finite
+    values in 0..255."""
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
         raise UserError('expected an RGB image array [H, W, 3], got shape %s' % (image.shape,))
+    if image.dtype == np.uint8:
+        return image
+    if not np.issubdtype(image.dtype, np.floating):
+        raise UserError('expected an RGB image of dtype uint8 or float (values 0..255), got %s' % image.dtype)
+    if not np.isfinite(image).all():
+        raise UserError('the image has NaN or infinite values; expected RGB values 0..255')
+    low, high = float(image.min()), float(image.max())
+    if low < 0 or high > 255:
+        raise UserError('the float image has values %.4g..%.4g; expected RGB values 0..255' % (low, high))
     return image
-
 
 
 def to_pixel_boxes(boxes, scores, count, batch_shape, letterbox, image_shape, score_threshold):
@@ -58,58 +56,81 @@ def to_pixel_boxes(boxes, scores, count, batch_shape, letterbox, image_shape, sc
     return detections[np.argsort(-detections[:, 4], kind='stable')]
 
 
-def graph_pad_value(session):
-    """The RGB mean the session's graph subtracts, rounded (graphs built without ``pixel_mean`` pad with 0)."""
-    try:
-        return np.round(session.run(session.graph.get_tensor_by_name('pixel_mean:0')))
-    except KeyError:
-        return np.zeros(3)
-
-
-def run_detection(session, input_tensor, outputs, images, score_threshold=0.5, input_size=None, pad_value=0):
-    """Letterbox RGB ``images`` into one batch, run ``outputs`` (boxes, scores, num_detections) of a DSFD
-    inference graph and map back: a list of float32 [K, 5] (x1, y1, x2, y2, score) in each image's pixels.
-    Shared by FaceDetector (frozen graph) and callers holding a live graph with variables."""
+def detect_images(run_batch, images, score_threshold=0.5, input_size=None, pad_value=0):
+    """Letterbox RGB ``images`` into one batch, ``run_batch(batch)`` -> (boxes, scores, num_detections) as the
+    frozen graph returns them, map back: a list of float32 [K, 5] (x1, y1, x2, y2, score) in each image's pixels."""
     if not len(images):
         return []
     images = [check_image(image) for image in images]
     if input_size is not None:
         input_size = check_input_size(input_size)
     batch, scales = batch_images(images, pad_value, input_size)
-    boxes, scores, counts = session.run(outputs, {input_tensor: batch})
+    boxes, scores, counts = run_batch(batch)
     return [to_pixel_boxes(boxes[i], scores[i], int(counts[i]), batch.shape[1:3], scales[i],
                            np.shape(image)[:2], score_threshold)
             for i, image in enumerate(images)]
 
 
-class FaceDetector(object):
-    """A frozen DSFD graph in its own session. ``threads`` bounds TF's intra/inter-op threads (None: TF's choice)."""
+def run_detection(session, input_tensor, outputs, images, score_threshold=0.5, input_size=None, pad_value=0):
+    """detect_images on a live TF graph (callers holding variables, e.g. the sensitivity analysis)."""
+    return detect_images(lambda batch: session.run(outputs, {input_tensor: batch}), images, score_threshold,
+                         input_size, pad_value)
 
-    def __init__(self, pb_path, threads=None):
-        graph_def = load_graph_def(pb_path)
-        self.graph = tf.Graph()
-        with self.graph.as_default():
-            tf.import_graph_def(graph_def, name='')
-        session_config = tf.ConfigProto()
-        if threads:
-            session_config.intra_op_parallelism_threads = int(threads)
-            session_config.inter_op_parallelism_threads = int(threads)
-        self.session = tf.Session(graph=self.graph, config=session_config)
-        self.input = self.graph.get_tensor_by_name(INPUT_NAME + ':0')
-        self.outputs = [self.graph.get_tensor_by_name(name + ':0') for name in OUTPUT_NAMES]
-        self.pad_value = graph_pad_value(self.session)
+
+class FaceDetector(object):
+    """An exported detector (.pb / .onnx / .tflite) on its runtime. ``threads`` bounds the runtime's threads
+    (None: its choice); images whose longest side exceeds ``max_side`` are shrunk first. Suspect inputs (a float
+    image in 0..1, an oversized image) are logged as warnings, once per detector."""
+
+    def __init__(self, path, threads=None, max_side=DEFAULT_MAX_SIDE):
+        if isinstance(max_side, bool) or not isinstance(max_side, (int, np.integer)) or max_side < 32:
+            raise UserError('max_side = %r: expected an int >= 32 (pixels)' % (max_side,))
+        self.max_side = int(max_side)
+        self.runtime = open_runtime(path, threads)
+        self.pad_value = self.runtime.pad_value
+        self.input_size = self.runtime.input_size
+        self._warned = set()
+
+    def _warn_once(self, kind, message):
+        if kind not in self._warned:
+            self._warned.add(kind)
+            log.warning(message)
+
+    def _prepare(self, image):
+        """(image to run, (scale_x, scale_y) applied): checked, shrunk to max_side when larger."""
+        image = check_image(image)
+        if image.dtype != np.uint8 and image.size and float(image.max()) <= 1.:
+            self._warn_once('unit', 'FaceDetector: a float image with values all in 0..1 looks scaled to 0..1; '
+                                    'the detector expects RGB values 0..255 (multiply by 255)')
+        longest = max(image.shape[:2])
+        if longest <= self.max_side:
+            return image, (1., 1.)
+        self._warn_once('large', 'FaceDetector: an image of %dx%d exceeds max_side=%d; shrinking it (and any later '
+                                 'one) to fit' % (image.shape[1], image.shape[0], self.max_side))
+        resized, (scale_y, scale_x) = resize_image(image, self.max_side / float(longest))
+        return resized, (scale_x, scale_y)
 
     def detect_batch(self, images, score_threshold=0.5, input_size=None):
         """Detections of several RGB images in one run: a list of float32 [K, 5] (x1, y1, x2, y2, score)."""
-        return run_detection(self.session, self.input, self.outputs, images, score_threshold, input_size,
-                             self.pad_value)
+        if self.input_size is not None:
+            if input_size is not None and tuple(check_input_size(input_size)) != self.input_size:
+                raise UserError('input_size %s: this model has a fixed input size %s (re-export it with '
+                                '--input_size)' % (tuple(input_size), self.input_size))
+            input_size = self.input_size
+        prepared = [self._prepare(image) for image in images]
+        results = detect_images(self.runtime.run, [image for image, _ in prepared], score_threshold, input_size,
+                                self.pad_value)
+        for detections, (_, (scale_x, scale_y)) in zip(results, prepared):
+            detections[:, [0, 2]] /= scale_x
+            detections[:, [1, 3]] /= scale_y
+        return results
 
     def detect(self, image_rgb, score_threshold=0.5, input_size=None):
         """float32 [K, 5] (x1, y1, x2, y2, score) in ``image_rgb``'s pixels, sorted by score (best first)."""
         return self.detect_batch([image_rgb], score_threshold, input_size)[0]
 
     def close(self):
-        self.session.close()
+        self.runtime.close()
 
     def __enter__(self):
         return self
