@@ -7,7 +7,7 @@ import tensorflow.compat.v1 as tf
 from lib.helper.config_check import load_config
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.pruning import checkpoint_io
-from lib.pruning.registry import build_model_graph, layer_scope
+from lib.pruning.registry import build_model_graph
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_CONFIG = os.path.join(ROOT, 'pruned_train_config.py')
@@ -47,7 +47,7 @@ def random_values(arch, seed=0, head_gain=100.):
             arrays = session.run(variables)
     values = {checkpoint_io.variable_name(v): a for v, a in zip(variables, arrays)}
     for name in values:
-        if name.startswith('head/') and name.endswith('/weights'):
+        if '/out_' in name and name.endswith('/weights'):  # ssdout/out_reg0, dual/ssdout/maxout0/negative/out_cla0, ...
             values[name] = values[name] * head_gain
     return values
 
@@ -60,7 +60,7 @@ def write_random_checkpoint(arch, prefix, dead=None, seed=0, extra=True):
     values = random_values(arch, seed)
     for name, indices in (dead or {}).items():
         for suffix in ('weights', 'biases'):
-            key = '%s/%s' % (layer_scope(name), suffix)
+            key = '%s/%s' % (name, suffix)
             values[key][..., indices] = 0
     if extra:
         values.update({name + '/Momentum': np.full_like(value, 0.5) for name, value in values.items()})

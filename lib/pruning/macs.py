@@ -13,7 +13,6 @@ import tensorflow.compat.v1 as tf
 
 from lib.anchors.generator import anchor_spec_from_config
 from lib.model.dsfd import build_inference_graph
-from lib.pruning.registry import registry_name
 
 GROUPS = ('backbone', 'extras', 'fpn_fem', 'heads')
 NOT_COUNTED = 'not counted: biases, ReLU, pooling, L2Norm, the FPN product, box decoding and NMS'
@@ -46,7 +45,7 @@ def count_convs(recorder, outputs=None):
         if out_h is None or out_w is None:
             raise ValueError('conv %s has no static output size; build the graph with a fixed input shape'
                              % conv.name)
-        counts.append(ConvCount(registry_name(conv.name), conv.group, k_h, c_in, c_out, out_h, out_w,
+        counts.append(ConvCount(conv.name, conv.group, k_h, c_in, c_out, out_h, out_w,
                                 k_h * k_w * c_in * c_out * out_h * out_w, k_h * k_w * c_in * c_out + c_out,
                                 conv.input_source))
     return counts

@@ -12,7 +12,7 @@ import tensorflow.compat.v1 as tf
 
 from lib.helper.errors import UserError
 from lib.pruning import checkpoint_io
-from lib.pruning.registry import build_model_graph, layer_scope
+from lib.pruning.registry import build_model_graph
 
 CRITERIA = ('weight', 'activation')
 DEFAULT_EPS = 1e-3
@@ -99,13 +99,13 @@ def select_channels(ckpt_prefix, arch, criterion='weight', eps=DEFAULT_EPS, cali
 def hard_prune_checkpoint(ckpt_prefix, kept, out_prefix):
     """Copy the checkpoint to ``out_prefix`` with every pruned filter's weights and bias exactly zero.
 
-    All other variables (global_step, optimizer slots, L2Norm scales, ...) are copied unchanged, and a slim
+    All other variables (global_step, optimizer slots, ...) are copied unchanged, and a slim
     checkpoint's .arch.json travels along. The dense graph on this checkpoint computes what the slim one does.
     """
     values = checkpoint_io.read_checkpoint(ckpt_prefix)
     for name, indices in kept.items():
         for suffix in ('weights', 'biases'):
-            key = '%s/%s' % (layer_scope(name), suffix)
+            key = '%s/%s' % (name, suffix)
             if key not in values:
                 raise UserError('checkpoint %s has no variable %s (layer %s of the mask)' % (ckpt_prefix, key, name))
             array = values[key].copy()

@@ -1,9 +1,10 @@
 """Slimming: a physically smaller checkpoint holding only the kept channels, plus its architecture JSON.
 
 Every variable is sliced on its output axis (the pruned layer's weights and biases) and on its input axis
-(each consumer: next conv, FPN lateral / top-down, first-shot heads, extras) and L2Norm scales on their
-channel axis; optimizer slots follow their variable. The slim model computes what the hard-pruned dense
-model computes (pruned channels are exactly zero there, and zeros change neither convs nor L2 norms).
+(each consumer the registry lists: next conv, extras, first-shot heads, the FPN's lateral/res{i} and merge/res2,
+the FEM's eyes_1 / eyes_2_1 of levels 3..5); optimizer slots follow their variable. The slim model computes what
+the hard-pruned dense model computes (pruned channels are exactly zero there, and zeros change neither convs nor
+the constant L2 norms).
 """
 import collections
 

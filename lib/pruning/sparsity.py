@@ -14,7 +14,6 @@ import math
 import tensorflow.compat.v1 as tf
 
 from lib.helper.errors import UserError
-from lib.pruning.registry import layer_scope
 
 PRUNING_LOSSES = ('activation', 'group_lasso')
 ALIVE_THRESHOLD = 1e-6
@@ -47,7 +46,7 @@ def layer_strengths(endpoints, layer, kind):
     """[C] per-channel strength of one prunable layer as the loss ``kind`` measures it."""
     if kind == 'activation':
         return channel_maxima(endpoints.features[layer])
-    return filter_norms(endpoints.recorder.conv(layer_scope(layer)))
+    return filter_norms(endpoints.recorder.conv(layer))
 
 
 def layer_terms(endpoints, ratios, kind):
