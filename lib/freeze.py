@@ -4,7 +4,10 @@ The inference graph is rebuilt from the config and the checkpoint's architecture
 ``<ckpt>.arch.json``), the model variables are restored and folded into constants, and the GraphDef is
 written atomically. Interface of the frozen graph: input ``images:0`` [N, H, W, 3] RGB (H, W multiples of
 32), outputs ``boxes:0`` [N, K, 4] normalised (ymin, xmin, ymax, xmax), ``scores:0`` [N, K],
-``num_detections:0`` [N].
+``num_detections:0`` [N]. The graph also answers to the original's names (``tower_0/images:0`` as input,
+``tower_0/boxes|scores|labels|num_detections:0``, ``training_flag:0``), so the original's FaceDetector runs it.
+The input normalisation is the checkpoint's own when its ``.arch.json`` carries one (converted checkpoints),
+else the config's.
 """
 import glob
 import os
@@ -17,7 +20,7 @@ from lib.anchors.generator import anchor_spec_from_config
 from lib.helper.errors import UserError
 from lib.helper.io import atomic_path
 from lib.model.arch import Architecture, arch_path, load_arch
-from lib.model.dsfd import build_inference_graph
+from lib.model.dsfd import ORIGINAL_NAMES, build_inference_graph
 
 INPUT_NAME = 'images'
 OUTPUT_NAMES = ('boxes', 'scores', 'num_detections')
@@ -49,7 +52,8 @@ def resolve_checkpoint(path):
 
 
 def checkpoint_arch(ckpt_prefix, config):
-    """The architecture of a checkpoint: its ``.arch.json`` (slim) or the config's dense one."""
+    """The architecture of a checkpoint: its ``.arch.json`` (slim or converted, with its normalisation) or the
+    config's dense one."""
     return load_arch(ckpt_prefix, Architecture.from_model_config(config.MODEL))
 
 
@@ -83,7 +87,8 @@ def frozen_graph_def(ckpt_prefix, config, arch=None):
                               config.TEST, config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD)
         with tf.Session(graph=graph) as session:
             _restore(session, ckpt_prefix)
-            frozen = tf.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), list(OUTPUT_NAMES))
+            frozen = tf.graph_util.convert_variables_to_constants(session, graph.as_graph_def(),
+                                                                  list(OUTPUT_NAMES) + list(ORIGINAL_NAMES))
     return strip_default_attrs(frozen)
 
 
@@ -158,8 +163,9 @@ def slim_checkpoint_for(ckpt_prefix, config, out_dir, mask_file=None):
     """The slim checkpoint to freeze for ``--slim``: ``ckpt_prefix`` itself when it is already slim (its
     ``.arch.json`` has fewer channels than the config's model), else one sliced from it by its mask file into
     ``out_dir`` (returns its prefix)."""
-    dense = Architecture.from_model_config(config.MODEL)
-    if mask_file is None and checkpoint_arch(ckpt_prefix, config).is_slimmer_than(dense):
+    own = checkpoint_arch(ckpt_prefix, config)
+    dense = Architecture.from_model_config(config.MODEL).with_normalisation(own.pixel_mean, own.pixel_std)
+    if mask_file is None and own.is_slimmer_than(dense):
         return ckpt_prefix
     from lib.pruning.masks import mask_path, read_mask
     from lib.pruning.slimming import slim_checkpoint

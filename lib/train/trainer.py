@@ -20,10 +20,10 @@ from lib.data.loader import BatchLoader
 from lib.data.sample_list import read_sample_list
 from lib.helper.config_check import validate_config
 from lib.helper.errors import UserError
-from lib.model.arch import PRUNABLE_LAYERS, Architecture, load_arch
+from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.train import checkpoints
 from lib.train.graph import build_train_graph
-from lib.train.restore import checkpoint_shapes, restore_variables
+from lib.train.restore import checkpoint_shapes, restore_variables, start_arch
 from lib.train.schedule import learning_rate_at
 from lib.train.summaries import scalar_summary
 from lib.train.towers import default_devices
@@ -97,7 +97,7 @@ def _make_loaders(config, arch, spec):
     def loader(path, training):
         return BatchLoader(read_sample_list(path), train.batch_size, (data.hin, data.win), training,
                            target_fn=assigner, process_num=train.process_num, prefetch_size=train.prefetch_size,
-                           seed=data.seed, pixel_mean=data.PIXEL_MEAN)
+                           seed=data.seed, pixel_mean=arch.pixel_mean)
     anchors_per_shot = {shot: len(anchors) for shot, anchors in assigner.anchors.items()}
     return loader(data.train_txt_path, True), loader(data.val_txt_path, False), anchors_per_shot
 
@@ -221,7 +221,8 @@ def train(config, devices=None):
                         % (config.TRAIN.batch_size, len(devices)))
     model_path = os.path.abspath(config.MODEL.model_path)
     resume, pretrained = _choose_start(config, model_path)
-    arch = load_arch(resume or pretrained or '', Architecture.from_model_config(config.MODEL))
+    arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
+    arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))
     spec = anchor_spec_from_config(config.ANCHOR)
     train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec)
     with tf.Graph().as_default(), train_loader, val_loader:
