@@ -9,6 +9,7 @@ from lib.anchors.generator import AnchorSpec, anchors_np
 from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix
 from lib.model import dsfd, loss
 from lib.model.arch import Architecture
+from original_helpers import original_shapes
 
 SPEC = AnchorSpec((4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512), 1.5, 0.5)
 TEST = edict(score_thres=0.05, iou_thres=0.3, max_detect=50)
@@ -26,42 +27,13 @@ def model_config(width_mult=1., fpn=True, dual_mode=True):
                  dual_mode=dual_mode, maxout=True, l2_norm=[10., 8., 5.])
 
 
-def original_dsfd_shapes():
-    """{variable: shape} of the original's VGG16 DSFD at full width, written out from its description."""
-    convs = {name: (3, c_in, c_out) for name, c_in, c_out in SLIM_VGG16}
-    convs.update({'fc6': (3, 512, 1024), 'fc7': (1, 1024, 1024), 'extra/extra_conv1': (1, 1024, 256),
-                  'extra/extra_conv2': (3, 256, 512), 'extra/extra_conv3': (1, 512, 128),
-                  'extra/extra_conv4': (3, 128, 256)})
-    sources = [256, 512, 512, 1024, 512, 256]
-    fpn = [256, 512, 512]
-    for level in range(3):
-        convs['lateral/res%d' % level] = (1, sources[level], fpn[level])
-        convs['merge/res%d' % level] = (1, 1024 if level == 2 else fpn[level + 1], fpn[level])
-    for level, c_in in enumerate(fpn + sources[3:]):
-        convs.update({'fems%d/eyes_1' % level: (3, c_in, 256), 'fems%d/eyes_2_1' % level: (3, c_in, 256),
-                      'fems%d/eyes_2' % level: (3, 256, 128), 'fems%d/eyes_3_1' % level: (3, 256, 128),
-                      'fems%d/eyes_3' % level: (3, 128, 128)})
-    for scope, widths in (('ssdout', sources), ('dual/ssdout', [512] * 6)):
-        for level, c_in in enumerate(widths):
-            convs['%s/out_reg%d' % (scope, level)] = (3, c_in, 4)
-            if level:
-                convs['%s/out_cla%d' % (scope, level)] = (3, c_in, 2)
-        convs[scope + '/maxout0/negative/out_cla0'] = (3, widths[0], 6)
-        convs[scope + '/maxout0/positive/out_cla1'] = (3, widths[0], 1)
-    shapes = {}
-    for name, (kernel, c_in, c_out) in convs.items():
-        shapes[name + '/weights'] = [kernel, kernel, c_in, c_out]
-        shapes[name + '/biases'] = [c_out]
-    return shapes
-
-
 def test_full_width_dsfd_is_the_originals_network(graph):
     """162 variables (81 convs) with the original's names and shapes; built only, never run."""
     arch = Architecture.from_model_config(model_config())
     dsfd.build_dsfd(tf.placeholder(tf.float32, [1, 640, 640, 3]), arch, MEAN, STD)
     variables = {v.op.name: v.get_shape().as_list() for v in tf.global_variables()}
     assert len(variables) == 162
-    assert variables == original_dsfd_shapes()
+    assert variables == original_shapes()
     assert variables['fems3/eyes_1/weights'] == [3, 3, 1024, 256]
     assert variables['merge/res0/weights'] == [1, 1, 512, 256]
     assert variables['dual/ssdout/out_reg3/weights'] == [3, 3, 512, 4]
@@ -76,17 +48,9 @@ def test_plain_ssd_is_the_seeds_fpn_false_network(graph):
     arch = Architecture.from_model_config(model_config(fpn=False))
     endpoints = dsfd.build_dsfd(tf.placeholder(tf.float32, [1, 640, 640, 3]), arch, MEAN, STD)
     variables = {v.op.name: v.get_shape().as_list() for v in tf.global_variables()}
-    expected = {name: shape for name, shape in original_dsfd_shapes().items() if name.split('/')[0] in
-                [n.split('/')[0] for n, _, _ in SLIM_VGG16] + ['fc6', 'fc7', 'extra']}
-    sources = [256, 512, 512, 1024, 512, 256]
-    for level, c_in in enumerate(sources):
-        expected['ssdout/out_reg%d/weights' % level] = [3, 3, c_in, 8]
-        if level:
-            expected['ssdout/out_cla%d/weights' % level] = [3, 3, c_in, 4]
-    expected['ssdout/maxout0/negative/out_cla0/weights'] = [3, 3, 256, 6]
-    expected['ssdout/maxout0/positive/out_cla1/weights'] = [3, 3, 256, 2]
-    for name in [n for n in expected if n.startswith('ssdout/')]:
-        expected[name.replace('/weights', '/biases')] = expected[name][-1:]
+    expected = original_shapes(network='ssd')
+    assert expected['ssdout/out_reg3/weights'] == [3, 3, 1024, 8] and expected['ssdout/out_cla1/weights'][3] == 4
+    assert expected['ssdout/maxout0/positive/out_cla1/weights'][3] == 2
     assert len(variables) == 64 and variables == expected
     assert list(endpoints.shots) == ['first']
     box, logits = endpoints.shots['first']
