@@ -113,6 +113,11 @@ class Architecture(object):
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 
+    def structure(self):
+        """Everything but the prunable layers' channel counts and the normalisation: what pruning never changes."""
+        return {name: value for name, value in self.to_dict().items()
+                if name not in ('channels', 'pixel_mean', 'pixel_std')}
+
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2)
 

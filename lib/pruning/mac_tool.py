@@ -75,20 +75,15 @@ def _calibration(args, config, train_config, input_size):
     return source, count, calibration_images(source, count, input_size)
 
 
-def _structure(arch):
-    """Everything of an architecture but the prunable layers' channel counts."""
-    return {key: value for key, value in arch.to_dict().items() if key != 'channels'}
-
-
 def checkpoint_kept_arch(args, config, train_config, dense, input_size):
     """(kept Architecture, one line saying where the channel counts came from) of the checkpoint."""
     ckpt = args.ckpt_path or config.MODEL.trained_model
     checkpoint_io.require_checkpoint(ckpt)
     slim = load_arch(ckpt, dense)
-    if slim.is_slimmer_than(dense) or _structure(slim) != _structure(dense):
+    if slim.is_slimmer_than(dense) or slim.structure() != dense.structure():
         checkpoint_io.check_fits_arch(ckpt, slim)
         wider = [n for n in PRUNABLE_LAYERS if slim.channels[n] > dense.channels[n]]
-        if wider or _structure(slim) != _structure(dense):
+        if wider or slim.structure() != dense.structure():
             raise UserError('slim checkpoint %s (%s) is not a pruned version of the training config\'s model (%s); '
                             'pass the config it was trained with as --train_config'
                             % (ckpt, arch_path(ckpt), 'wider layers: ' + ', '.join(wider) if wider
