@@ -79,7 +79,8 @@ def test_slim_model_equals_hard_pruned_model(pruned):
     for shot in ('first', 'second'):
         for dense_out, slim_out in zip(dense['shots'][shot], slim['shots'][shot]):
             assert np.abs(dense_out).max() > 1e-2  # the heads say something
-            np.testing.assert_allclose(slim_out, dense_out, atol=1e-4, rtol=0)
+            # 1e-4 of the outputs' range: float32 sums in another order (head outputs reach ~40 here)
+            np.testing.assert_allclose(slim_out, dense_out, atol=1e-4 * max(1., np.abs(dense_out).max()), rtol=0)
     counts = dense['outputs']['num_detections']
     assert counts.min() > 0
     np.testing.assert_array_equal(slim['outputs']['num_detections'], counts)
