@@ -112,11 +112,6 @@ def resolve(args):
         json=args.json, plan=args.plan, profile=args.profile, run_sensitivity=args.sensitivity)
 
 
-def _structure(arch):
-    """Everything of an architecture but the prunable layers' channel counts."""
-    return {key: value for key, value in arch.to_dict().items() if key != 'channels'}
-
-
 def checkpoint_kept_arch(settings, dense):
     """(kept Architecture, one line saying where the channel counts came from) of the checkpoint: its slim
     architecture, its mask file, or channel selection (which writes the mask)."""
@@ -129,10 +124,10 @@ def checkpoint_kept_arch(settings, dense):
     ckpt, data = settings.ckpt, settings.train_config.DATA
     checkpoint.require_checkpoint(ckpt)
     slim = checkpoint.load_arch(ckpt, dense)
-    if slim.is_slimmer_than(dense) or _structure(slim) != _structure(dense):
+    if slim.is_slimmer_than(dense) or slim.structure() != dense.structure():
         checkpoint.check_fits_arch(ckpt, slim)
         wider = [n for n in PRUNABLE_LAYERS if slim.channels[n] > dense.channels[n]]
-        if wider or _structure(slim) != _structure(dense):
+        if wider or slim.structure() != dense.structure():
             raise UserError('slim checkpoint %s (%s) is not a pruned version of the training config\'s model (%s); '
                             'pass the config it was trained with as --train_config'
                             % (ckpt, checkpoint.arch_path(ckpt), 'wider layers: ' + ', '.join(wider) if wider

@@ -65,12 +65,12 @@ config.MODEL.continue_train = False
 config.MODEL.resume = False
 config.MODEL.max_to_keep = 5             # epoch checkpoints (and optimized ones) kept
 config.MODEL.net_structure = 'vgg_16'
-config.MODEL.fpn = True                  # second shot: FPN + FEM (False: S3FD-style single shot)
+config.MODEL.fpn = True                  # second shot: cascaded FPN + FEM (False: a plain SSD on the sources)
 config.MODEL.dual_mode = True            # train both shots (PAL); inference uses the second
 config.MODEL.maxout = True               # max-out background on the stride-4 level
-config.MODEL.l2_norm = [10., 8., 5.]     # L2Norm scales of conv3_3, conv4_3, conv5_3
-config.MODEL.fpn_dims = 256              # FPN lateral/top-down channels
-config.MODEL.fem_dims = 512              # FEM output channels
+config.MODEL.l2_norm = [10., 8., 5.]     # constant L2Norm scales of conv3_3, conv4_3, conv5_3 (and FEM maps 0..2)
+config.MODEL.fpn_dims = [256, 512, 512, 1024, 512, 256]  # FPN widths of levels 0, 1, 2 (an int: all three)
+config.MODEL.fem_dims = 512              # FEM output channels (256 + 128 + 128)
 config.MODEL.width_mult = 1.             # scales every channel count (small values for tests and the demo)
 
 # ---------------------------------------------------------------- inference

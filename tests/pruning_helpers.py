@@ -6,7 +6,6 @@ import numpy as np
 from lib import checkpoint
 from lib.config import dense_architecture, load_config
 from lib.model.arch import PRUNABLE_LAYERS
-from lib.pruning.registry import layer_scope
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_CONFIG = os.path.join(ROOT, 'pruned_train_config.py')
@@ -39,7 +38,7 @@ def random_values(arch, seed=0, head_gain=100.):
     """{name: array} of a randomly initialised model, head weights scaled up so scores spread out."""
     values = checkpoint.random_model_values(arch, seed)
     for name in values:
-        if name.startswith('head/') and name.endswith('/weights'):
+        if '/out_' in name and name.endswith('/weights'):  # ssdout/out_reg0, dual/ssdout/maxout0/negative/out_cla0, ...
             values[name] = values[name] * head_gain
     return values
 
@@ -52,7 +51,7 @@ def write_random_checkpoint(arch, prefix, dead=None, seed=0, extra=True):
     values = random_values(arch, seed)
     for name, indices in (dead or {}).items():
         for suffix in ('weights', 'biases'):
-            key = '%s/%s' % (layer_scope(name), suffix)
+            key = '%s/%s' % (name, suffix)
             values[key][..., indices] = 0
     if extra:
         values.update({name + '/Momentum': np.full_like(value, 0.5) for name, value in values.items()})

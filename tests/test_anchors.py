@@ -5,7 +5,7 @@ from easydict import EasyDict as edict
 
 from conftest import tf
 from lib.anchors import box_codec
-from lib.anchors.generator import AnchorSpec, anchors_np, anchors_tf, feature_map_sizes
+from lib.anchors.generator import AnchorSpec, anchors_np, anchors_tf, feature_map_sizes, shot_scale
 from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix
 from lib.model.arch import Architecture
 from lib.model.dsfd import build_dsfd
@@ -27,8 +27,25 @@ def test_anchor_geometry():
     np.testing.assert_allclose(last[2] - last[0], 256)
 
 
-@pytest.mark.parametrize('height, width', [(640, 640), (480, 800), (96, 160)])
-def test_numpy_and_tf_anchors_are_equal(graph, height, width):
+def test_shot_scales_follow_the_originals_two_ratios():
+    """DSFD: half-size anchors in the first shot, full-size in the second; one shot: both, full then half."""
+    assert shot_scale(SPEC, 'first', ['first', 'second']) == (0.5,)
+    assert shot_scale(SPEC, 'second', ['first', 'second']) == (1.,)
+    assert shot_scale(SPEC, 'first', ['first']) == shot_scale(SPEC, 'second', ['second']) == (1., 0.5)
+
+
+def test_two_anchors_per_pixel_interleave_the_two_shots_anchors():
+    """The single-shot layout (the original's generator with ANCHOR_RATIOS (1., 4.)): per pixel the full-size
+    anchor then the half-size one, so its even / odd anchors are DSFD's second / first shot anchors."""
+    both = anchors_np(640, 640, SPEC, (1., 0.5))
+    assert both.shape == (2 * 34125, 4)
+    np.testing.assert_array_equal(both[0::2], anchors_np(640, 640, SPEC, 1.))
+    np.testing.assert_array_equal(both[1::2], anchors_np(640, 640, SPEC, 0.5))
+    np.testing.assert_allclose(both[:2], [[-6, -10, 10, 14], [-2, -4, 6, 8]])  # 16 x 24 and 8 x 12 around (2, 2)
+
+
+@pytest.mark.parametrize('height, width, scales', [(640, 640, 0.5), (480, 800, (1., 0.5)), (96, 160, 1.)])
+def test_numpy_and_tf_anchors_are_equal(graph, height, width, scales):
     """TF anchors come from the real network's source-map shapes, numpy ones from the input size alone."""
     arch = Architecture.from_model_config(edict(width_mult=1. / 32, fpn_dims=256, fem_dims=512, fpn=False,
                                                 dual_mode=False, maxout=True, l2_norm=[10., 8., 5.]))
@@ -37,8 +54,8 @@ def test_numpy_and_tf_anchors_are_equal(graph, height, width):
     shapes = [(tf.shape(m)[1], tf.shape(m)[2]) for m in endpoints.sources]
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
-        got = sess.run(anchors_tf(shapes, SPEC, 0.5), {images: np.zeros([1, height, width, 3])})
-    np.testing.assert_array_equal(got, anchors_np(height, width, SPEC, 0.5))
+        got = sess.run(anchors_tf(shapes, SPEC, scales), {images: np.zeros([1, height, width, 3])})
+    np.testing.assert_array_equal(got, anchors_np(height, width, SPEC, scales))
 
 
 def test_encode_decode_round_trip(graph):

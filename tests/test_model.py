@@ -1,14 +1,15 @@
-"""The DSFD graph: slim-compatible names, parameter counts, full-size builds, loss values, and learning."""
+"""The DSFD graph: the original's names and shapes, the plain SSD, decoding, full-size builds, loss values, learning."""
 import cv2
 import numpy as np
 import pytest
 from easydict import EasyDict as edict
 
 from conftest import tf
-from lib.anchors.generator import AnchorSpec
+from lib.anchors.generator import AnchorSpec, anchors_np
 from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix
 from lib.model import dsfd, loss
-from lib.model.arch import BACKBONE_LAYERS, Architecture
+from lib.model.arch import Architecture
+from original_helpers import original_shapes
 
 SPEC = AnchorSpec((4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512), 1.5, 0.5)
 TEST = edict(score_thres=0.05, iou_thres=0.3, max_detect=50)
@@ -22,36 +23,75 @@ SLIM_VGG16 = [('vgg_16/conv%d/conv%d_%d' % (b, b, i), c_in, c_out) for b, i, c_i
 
 
 def model_config(width_mult=1., fpn=True, dual_mode=True):
-    return edict(width_mult=width_mult, fpn_dims=256, fem_dims=512, fpn=fpn, dual_mode=dual_mode, maxout=True,
-                 l2_norm=[10., 8., 5.])
+    return edict(width_mult=width_mult, fpn_dims=[256, 512, 512, 1024, 512, 256], fem_dims=512, fpn=fpn,
+                 dual_mode=dual_mode, maxout=True, l2_norm=[10., 8., 5.])
 
 
-def test_backbone_names_shapes_and_parameters(graph):
+def test_full_width_dsfd_is_the_originals_network(graph):
+    """162 variables (81 convs) with the original's names and shapes; built only, never run."""
     arch = Architecture.from_model_config(model_config())
-    images = tf.placeholder(tf.float32, [1, 640, 640, 3])
-    dsfd.build_dsfd(images, arch, MEAN, STD)
+    dsfd.build_dsfd(tf.placeholder(tf.float32, [1, 640, 640, 3]), arch, MEAN, STD)
     variables = {v.op.name: v.get_shape().as_list() for v in tf.global_variables()}
-    for name, c_in, c_out in SLIM_VGG16:
-        assert variables[name + '/weights'] == [3, 3, c_in, c_out]
-        assert variables[name + '/biases'] == [c_out]
+    assert len(variables) == 162
+    assert variables == original_shapes()
+    assert variables['fems3/eyes_1/weights'] == [3, 3, 1024, 256]
+    assert variables['merge/res0/weights'] == [1, 1, 512, 256]
+    assert variables['dual/ssdout/out_reg3/weights'] == [3, 3, 512, 4]
+    assert variables['ssdout/out_reg3/weights'] == [3, 3, 1024, 4]
     backbone = sum(int(np.prod(shape)) for name, shape in variables.items()
-                   if name.rsplit('/', 1)[0] in ['vgg_16/fc6', 'vgg_16/fc7'] + [n for n, _, _ in SLIM_VGG16])
+                   if name.rsplit('/', 1)[0] in ['fc6', 'fc7'] + [n for n, _, _ in SLIM_VGG16])
     assert backbone == 20483904
 
 
+def test_plain_ssd_is_the_seeds_fpn_false_network(graph):
+    """MODEL.fpn=False: heads on of0..of5 only, two anchors per pixel (8 offsets, 2 x 2 logits; max-out 6 + 2)."""
+    arch = Architecture.from_model_config(model_config(fpn=False))
+    endpoints = dsfd.build_dsfd(tf.placeholder(tf.float32, [1, 640, 640, 3]), arch, MEAN, STD)
+    variables = {v.op.name: v.get_shape().as_list() for v in tf.global_variables()}
+    expected = original_shapes(network='ssd')
+    assert expected['ssdout/out_reg3/weights'] == [3, 3, 1024, 8] and expected['ssdout/out_cla1/weights'][3] == 4
+    assert expected['ssdout/maxout0/positive/out_cla1/weights'][3] == 2
+    assert len(variables) == 64 and variables == expected
+    assert list(endpoints.shots) == ['first']
+    box, logits = endpoints.shots['first']
+    assert box.get_shape().as_list() == [1, 2 * 34125, 4] and logits.get_shape().as_list() == [1, 2 * 34125, 2]
+
+
+@pytest.mark.parametrize('fpn, dual_mode', [(True, True), (True, False), (False, True)])
+def test_inference_decodes_every_anchor_of_a_pixel(graph, fpn, dual_mode):
+    """Zero head weights and biases predict zero offsets: the decoded boxes are the anchors themselves, both
+    anchors of a pixel for a single-shot model (full then half size), the second shot's for DSFD."""
+    arch = Architecture.from_model_config(model_config(width_mult=1. / 32, fpn=fpn, dual_mode=dual_mode))
+    images = tf.placeholder(tf.float32, [1, 96, 64, 3])
+    endpoints = dsfd.build_dsfd(images, arch, MEAN, STD)
+    boxes, scores = dsfd.decode_last_shot(endpoints, arch, SPEC, 5.)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        for v in tf.global_variables():
+            if '/out_' in v.op.name:
+                v.load(np.zeros(v.get_shape().as_list(), np.float32), sess)
+        got, got_scores = sess.run([boxes, scores], {images: np.zeros([1, 96, 64, 3])})
+    scales = (1.,) if dual_mode and fpn else (1., 0.5)
+    np.testing.assert_allclose(got[0], anchors_np(96, 64, SPEC, scales))
+    np.testing.assert_allclose(got_scores, 0.5)
+
+
 @pytest.mark.parametrize('fpn, dual_mode, shots', [(True, True, ['first', 'second']), (True, False, ['second']),
-                                                   (False, False, ['first'])])
+                                                   (False, True, ['first'])])
 def test_full_width_graphs_build_at_640(graph, fpn, dual_mode, shots):
     arch = Architecture.from_model_config(model_config(fpn=fpn, dual_mode=dual_mode))
     images, outputs, endpoints = dsfd.build_inference_graph(arch, SPEC, 5., TEST, MEAN, STD, [1, 640, 640, 3])
     assert list(endpoints.shots) == shots
+    anchors = 34125 * arch.anchors_per_pixel
     for box, logits in endpoints.shots.values():
-        assert box.get_shape().as_list()[-1] == 4 and logits.get_shape().as_list()[-1] == 2
+        assert box.get_shape().as_list() == [1, anchors, 4] and logits.get_shape().as_list() == [1, anchors, 2]
     assert outputs['boxes'].name == 'boxes:0' and outputs['num_detections'].name == 'num_detections:0'
+    for name in dsfd.ORIGINAL_NAMES:
+        assert graph.get_operation_by_name(name)
     targets = {}
     for shot in shots:
-        targets[shot + '_labels'] = tf.zeros([1, 34125], tf.int32)
-        targets[shot + '_boxes'] = tf.zeros([1, 34125, 4])
+        targets[shot + '_labels'] = tf.zeros([1, anchors], tf.int32)
+        targets[shot + '_boxes'] = tf.zeros([1, anchors, 4])
     losses = loss.detection_losses(endpoints, targets, 3)
     assert set(losses) == {'cls_loss', 'box_loss'}
     assert loss.weight_decay(endpoints.recorder, 5e-4).get_shape().as_list() == []

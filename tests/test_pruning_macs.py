@@ -26,6 +26,29 @@ def full():
     return config, arch, macs.count_arch(arch, SIZE, config)
 
 
+def conv_macs(kernel, c_in, c_out, side):
+    return kernel * kernel * c_in * c_out * side * side
+
+
+# The original's network at 640x640 by hand: (kernel, c_in, c_out, output side) of every conv.
+EXTRAS = [(1, 1024, 256, 20), (3, 256, 512, 10), (1, 512, 128, 10), (3, 128, 256, 5)]
+FPN = [(1, 512, 512, 40), (1, 1024, 512, 20),   # lateral/res2 on of2, merge/res2 on of3 (then 2x up)
+       (1, 512, 512, 80), (1, 512, 512, 40),    # lateral/res1 on of1, merge/res1 on p2
+       (1, 256, 256, 160), (1, 512, 256, 80)]   # lateral/res0 on of0, merge/res0 on p1
+FEM_INPUTS = [(256, 160), (512, 80), (512, 40), (1024, 20), (512, 10), (256, 5)]  # p0, p1, p2, of3, of4, of5
+SIDES = [160, 80, 40, 20, 10, 5]
+
+
+def fem_macs(c_in, side):
+    """eyes_1 and eyes_2_1 (c_in -> 256), eyes_2 and eyes_3_1 (256 -> 128), eyes_3 (128 -> 128)."""
+    return (2 * conv_macs(3, c_in, 256, side) + 2 * conv_macs(3, 256, 128, side) + conv_macs(3, 128, 128, side))
+
+
+def second_shot_head_macs():
+    """On the 512-channel enhanced maps: out_reg -> 4, out_cla -> 2; level 0 max-out: 6 + 1 instead of 2."""
+    return sum(conv_macs(3, 512, 4 + (7 if level == 0 else 2), side) for level, side in enumerate(SIDES))
+
+
 def test_backbone_oracle(full):
     _, _, counts = full
     backbone = [c for c in counts if c.group == 'backbone']
@@ -35,11 +58,27 @@ def test_backbone_oracle(full):
     assert sum(c.params for c in backbone) == 20483904
 
 
+def test_full_model_oracle_by_group(full):
+    """The original's mac.py denominator (backbone + extras), the FPN, the FEM and the heads, by hand."""
+    _, _, counts = full
+    group = lambda *names: sum(c.macs for c in counts if c.group in names)  # noqa: E731
+    assert group('extras') == sum(conv_macs(*shape) for shape in EXTRAS)
+    assert group('backbone', 'extras') == 127822233600
+    fpn = sum(c.macs for c in counts if c.name.startswith(('lateral/', 'merge/')))
+    fem = sum(c.macs for c in counts if c.name.startswith('fems'))
+    assert fpn == sum(conv_macs(*shape) for shape in FPN) == 5242880000
+    assert fem == sum(fem_macs(*shape) for shape in FEM_INPUTS) == 76385894400
+    assert fpn + fem == group('fpn_fem')
+    assert group('heads') == second_shot_head_macs()
+    assert sum(c.macs for c in counts) == 127822233600 + 5242880000 + 76385894400 + second_shot_head_macs()
+
+
 def test_inference_graph_counts_second_shot_heads_only(full):
     _, _, counts = full
     heads = [c.name for c in counts if c.group == 'heads']
-    assert len(heads) == 12 and all(name.startswith('head/second/') for name in heads)
+    assert len(heads) == 13 and all(name.startswith('dual/ssdout/') for name in heads)
     assert {c.group for c in counts} == set(macs.GROUPS)
+    assert len(counts) == 81 - 13  # every conv but the first shot's heads
 
 
 def test_half_channels_removes_the_exact_macs(full):
@@ -55,8 +94,9 @@ def test_half_channels_removes_the_exact_macs(full):
     conv4_1 = next(r for r in report['layers'] if r['name'] == 'vgg_16/conv4/conv4_1')
     assert (conv4_1['c_in'], conv4_1['c_out'], conv4_1['c_in_kept'], conv4_1['c_out_kept']) == (256, 512, 128, 256)
     assert conv4_1['macs_kept'] == 9 * 128 * 256 * 80 * 80
-    fpn_lateral = next(r for r in report['layers'] if r['name'] == 'fpn/lateral_3')  # reads fc7
-    assert fpn_lateral['macs_kept'] * 2 == fpn_lateral['macs_dense']
+    for name in ('merge/res2', 'fems3/eyes_2_1'):  # read fc7
+        row = next(r for r in report['layers'] if r['name'] == name)
+        assert row['macs_kept'] * 2 == row['macs_dense'] and row['c_in_kept'] == 512
     assert report['total']['macs_dense'] == sum(r['macs_dense'] for r in report['layers'])
 
 
@@ -80,6 +120,7 @@ def test_macs_saved_equals_counting_the_slim_graph():
     arch = Architecture.from_model_config(config.MODEL)
     dense = macs.count_arch(arch, (64, 96), config)
     total = sum(c.macs for c in dense)
-    for layer, kept in (('vgg_16/conv3/conv3_3', 5), ('fc7', 1), ('extra/extra_conv2', 60)):
+    for layer, kept in (('vgg_16/conv3/conv3_3', 5), ('vgg_16/conv5/conv5_3', 7), ('fc7', 1),
+                        ('extra/extra_conv2', 60), ('extra/extra_conv4', 3)):
         slim = macs.count_arch(arch.with_channels({layer: kept}), (64, 96), config)
         assert macs.macs_saved(dense, layer, kept) == total - sum(c.macs for c in slim)

@@ -80,8 +80,8 @@ def test_checkpoint_of_another_width(model):
 def test_hard_prune_zeroes_and_copies(model):
     out = hard_prune_checkpoint(model['prefix'], {'fc7': [1, 2]}, str(model['folder'] / 'hard.ckpt'))
     source, hard = checkpoint.read_checkpoint(model['prefix']), checkpoint.read_checkpoint(out)
-    assert not hard['vgg_16/fc7/weights'][..., 3:].any() and not hard['vgg_16/fc7/weights'][..., 0].any()
-    np.testing.assert_array_equal(hard['vgg_16/fc7/weights'][..., 1:3], source['vgg_16/fc7/weights'][..., 1:3])
-    np.testing.assert_array_equal(hard['fpn/lateral_3/weights'], source['fpn/lateral_3/weights'])
+    assert not hard['fc7/weights'][..., 3:].any() and not hard['fc7/weights'][..., 0].any()
+    np.testing.assert_array_equal(hard['fc7/weights'][..., 1:3], source['fc7/weights'][..., 1:3])
+    np.testing.assert_array_equal(hard['merge/res2/weights'], source['merge/res2/weights'])
     with pytest.raises(UserError, match='keeps channel 9999'):
         hard_prune_checkpoint(model['prefix'], {'fc7': [9999]}, str(model['folder'] / 'bad.ckpt'))

@@ -60,8 +60,8 @@ def test_imagenet_restore_copies_convs_and_decimates_fc(fake_vgg16, graph):
         restored = {v.op.name: v for v in tf.global_variables()}
         conv5_3 = session.run(restored['vgg_16/conv5/conv5_3/weights'])
         conv1_1 = session.run(restored['vgg_16/conv1/conv1_1/biases'])
-        fc6, fc6_b, fc7 = session.run([restored['vgg_16/fc6/weights'], restored['vgg_16/fc6/biases'],
-                                       restored['vgg_16/fc7/weights']])
+        fc6, fc6_b, fc7 = session.run([restored['fc6/weights'], restored['fc6/biases'],
+                                       restored['fc7/weights']])
     assert len(plan.matched) == 26 and len(plan.decimated) == 4
     assert len(plan.fresh) == 8  # the extras' weights and biases
     assert plan.unused == ['global_step', 'vgg_16/fc8/biases', 'vgg_16/fc8/weights']
@@ -80,8 +80,7 @@ def test_without_decimation_fc_stays_fresh(fake_vgg16, graph):
         session.run(tf.global_variables_initializer())
         plan = restore_variables(session, fake_vgg16[0], tf.global_variables(), decimate_fc=False)
     assert not plan.decimated
-    assert sorted(v.op.name for v in plan.fresh) == ['vgg_16/fc6/biases', 'vgg_16/fc6/weights',
-                                                      'vgg_16/fc7/biases', 'vgg_16/fc7/weights']
+    assert sorted(v.op.name for v in plan.fresh) == ['fc6/biases', 'fc6/weights', 'fc7/biases', 'fc7/weights']
 
 
 def test_missing_checkpoint_is_a_user_error(tmp_path, graph):

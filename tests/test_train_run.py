@@ -134,9 +134,9 @@ def test_group_lasso_shrinks_targeted_filters_only(data, standard_run):
         norms = np.sort(_filter_norms(prefix, scope))
         return norms[:len(norms) // 2].mean()
     after = summary['last_checkpoint']
-    for scope in ('vgg_16/conv4/conv4_1', 'vgg_16/conv5/conv5_1', 'vgg_16/fc7'):
+    for scope in ('vgg_16/conv4/conv4_1', 'vgg_16/conv5/conv5_1', 'fc7'):
         assert lowest_half(after, scope) < 0.5 * lowest_half(pretrained, scope), scope
-    for scope in ('vgg_16/conv4/conv4_2', 'vgg_16/conv5/conv5_2', 'vgg_16/fc6'):
+    for scope in ('vgg_16/conv4/conv4_2', 'vgg_16/conv5/conv5_2', 'fc6'):
         assert lowest_half(after, scope) > 0.8 * lowest_half(pretrained, scope), scope
 
 

@@ -54,7 +54,7 @@ def _child(directory):
                 saver.restore(session, start)
                 feed = {graph.inputs[k]: batch[k] for k in graph.inputs}
                 losses, _ = session.run([graph.losses, graph.train_op], feed)
-                fc7 = [v for v in graph.model_variables if v.op.name == 'vgg_16/fc7/weights'][0]
+                fc7 = [v for v in graph.model_variables if v.op.name == 'fc7/weights'][0]
                 return float(losses['total_loss']), float(losses['detection_loss']), session.run(fc7)
 
     def take(indices):
@@ -64,7 +64,7 @@ def _child(directory):
     two_total, two_det, two_fc7 = run(['/cpu:0', '/cpu:1'], twice_first)
     halves = [run(['/cpu:0'], take([i]))[0] for i in (0, 1)]
     split_total = run(['/cpu:0', '/cpu:1'], take([0, 1]))[0]
-    fc7_start = tf.train.load_checkpoint(start).get_tensor('vgg_16/fc7/weights')
+    fc7_start = tf.train.load_checkpoint(start).get_tensor('fc7/weights')
     print(json.dumps({'one': [one_total, one_det], 'two': [two_total, two_det],
                       'fc7_diff': float(np.abs(one_fc7 - two_fc7).max()),
                       'fc7_step': float(np.abs(one_fc7 - fc7_start).max()),

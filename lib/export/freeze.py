@@ -4,7 +4,10 @@ The inference graph is rebuilt from the config and the checkpoint's architecture
 ``<ckpt>.arch.json``), the model variables are restored and folded into constants, and the GraphDef is
 written atomically. Interface of the frozen graph: input ``images:0`` [N, H, W, 3] RGB (H, W multiples of
 32), outputs ``boxes:0`` [N, K, 4] normalised (ymin, xmin, ymax, xmax), ``scores:0`` [N, K],
-``num_detections:0`` [N].
+``num_detections:0`` [N]. The graph also answers to the original's names (``tower_0/images:0`` as input,
+``tower_0/boxes|scores|labels|num_detections:0``, ``training_flag:0``), so the original's FaceDetector runs it.
+The input normalisation is the checkpoint's own when its ``.arch.json`` carries one (converted checkpoints),
+else the config's.
 """
 import os
 import shutil
@@ -16,14 +19,15 @@ from lib.checkpoint import load_arch
 from lib.common.errors import UserError
 from lib.common.io import atomic_path
 from lib.config import dense_architecture, inference_graph
-from lib.model.dsfd import INPUT_NAME, OUTPUT_NAMES
+from lib.model.dsfd import INPUT_NAME, ORIGINAL_NAMES, OUTPUT_NAMES
 
 SERVING_TAG = 'serve'
 SERVING_SIGNATURE = 'serving_default'
 
 
 def checkpoint_arch(ckpt_prefix, config):
-    """The architecture of a checkpoint: its ``.arch.json`` (slim) or the config's dense one."""
+    """The architecture of a checkpoint: its ``.arch.json`` (slim or converted, with its normalisation) or the
+    config's dense one."""
     return load_arch(ckpt_prefix, dense_architecture(config))
 
 
@@ -56,7 +60,8 @@ def frozen_graph_def(ckpt_prefix, config, arch=None):
         inference_graph(config, arch)
         with tf.Session(graph=graph) as session:
             _restore(session, ckpt_prefix)
-            frozen = tf.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), list(OUTPUT_NAMES))
+            frozen = tf.graph_util.convert_variables_to_constants(session, graph.as_graph_def(),
+                                                                  list(OUTPUT_NAMES) + list(ORIGINAL_NAMES))
     return strip_default_attrs(frozen)
 
 

@@ -1,10 +1,14 @@
-"""The architecture of one DSFD: channel counts of every layer and the structural switches.
+"""The architecture of one DSFD: channel counts of every layer, the structural switches and the input normalisation.
 
-An Architecture is plain data (JSON-serialisable) so that a slimmed model is rebuilt from it alone:
-the dense model comes from the config (`from_model_config`), a pruned one from `with_channels(kept)`.
+An Architecture is plain data (JSON-serialisable, written beside checkpoints) so that a slimmed or converted model
+is rebuilt from it alone: the dense model comes from the config (`from_model_config`), a pruned one from
+`with_channels(kept)`. Its pixel_mean / pixel_std, when set, travel with the checkpoint and win over the config's.
 """
 import collections
 import json
+import numbers
+
+from lib.common.errors import UserError
 
 # The prunable layers in registry order (the order of config.TRAIN.pruned_ratio) with their dense widths.
 BACKBONE_LAYERS = collections.OrderedDict([
@@ -13,7 +17,7 @@ BACKBONE_LAYERS = collections.OrderedDict([
     ('vgg_16/conv3/conv3_1', 256), ('vgg_16/conv3/conv3_2', 256), ('vgg_16/conv3/conv3_3', 256),
     ('vgg_16/conv4/conv4_1', 512), ('vgg_16/conv4/conv4_2', 512), ('vgg_16/conv4/conv4_3', 512),
     ('vgg_16/conv5/conv5_1', 512), ('vgg_16/conv5/conv5_2', 512), ('vgg_16/conv5/conv5_3', 512),
-    ('fc6', 1024), ('fc7', 1024),
+    ('fc6', 1024), ('fc7', 1024),  # top-level scopes, as the original names them
 ])
 EXTRA_LAYERS = collections.OrderedDict([
     ('extra/extra_conv1', 256), ('extra/extra_conv2', 512),
@@ -25,6 +29,8 @@ PRUNABLE_LAYERS = list(BACKBONE_LAYERS) + list(EXTRA_LAYERS)
 SOURCE_LAYERS = ['vgg_16/conv3/conv3_3', 'vgg_16/conv4/conv4_3', 'vgg_16/conv5/conv5_3',
                  'fc7', 'extra/extra_conv2', 'extra/extra_conv4']
 L2_NORM_LAYERS = SOURCE_LAYERS[:3]
+# The original's FPN widths of levels 0, 1, 2 (its 6-entry fpn_dims list; entries 3..5 are unused).
+DEFAULT_FPN_DIMS = (256, 512, 512)
 
 
 def scaled(channels, width_mult):
@@ -33,29 +39,36 @@ def scaled(channels, width_mult):
 
 
 class Architecture(object):
-    """Channel counts (prunable layers, FPN, FEM) plus the switches of config.MODEL."""
+    """Channel counts (prunable layers, FPN levels 0..2, FEM) plus the switches of config.MODEL.
 
-    FIELDS = ('channels', 'fpn_dims', 'fem_dims', 'fpn', 'dual_mode', 'maxout', 'l2_norm')
+    Models: ``fpn`` and ``dual_mode``: DSFD (first shot on the sources, second shot on FPN + FEM, one anchor per
+    pixel each); ``fpn`` alone: one shot on FPN + FEM; no ``fpn``: a plain SSD on the sources. A single-shot model
+    predicts two anchors per pixel, as the original's ANCHOR_RATIOS (1., 4.) make it.
+    """
+
+    FIELDS = ('channels', 'fpn_dims', 'fem_dims', 'fpn', 'dual_mode', 'maxout', 'l2_norm', 'pixel_mean', 'pixel_std')
 
     def __init__(self, channels, fpn_dims, fem_dims, fpn=True, dual_mode=True, maxout=True,
-                 l2_norm=(10., 8., 5.)):
+                 l2_norm=(10., 8., 5.), pixel_mean=None, pixel_std=None):
         self.channels = collections.OrderedDict((name, int(channels[name])) for name in PRUNABLE_LAYERS)
-        self.fpn_dims = int(fpn_dims)
+        self.fpn_dims = fpn_levels(fpn_dims)
         self.fem_dims = int(fem_dims)
         self.fpn = bool(fpn)
         self.dual_mode = bool(dual_mode)
         self.maxout = bool(maxout)
         self.l2_norm = [float(s) for s in l2_norm]
+        self.pixel_mean = None if pixel_mean is None else [float(v) for v in pixel_mean]
+        self.pixel_std = None if pixel_std is None else [float(v) for v in pixel_std]
 
     @classmethod
     def from_model_config(cls, model_config):
-        """The dense architecture of config.MODEL (width_mult applied to every layer)."""
+        """The dense architecture of config.MODEL (width_mult applied to every layer); no normalisation of its own."""
         width = model_config.width_mult
         dense = list(BACKBONE_LAYERS.items()) + list(EXTRA_LAYERS.items())
         channels = {name: scaled(c, width) for name, c in dense}
-        return cls(channels, scaled(model_config.fpn_dims, width), scaled(model_config.fem_dims, width),
-                   fpn=model_config.fpn, dual_mode=model_config.dual_mode, maxout=model_config.maxout,
-                   l2_norm=model_config.l2_norm)
+        return cls(channels, [scaled(d, width) for d in fpn_levels(model_config.fpn_dims)],
+                   scaled(model_config.fem_dims, width), fpn=model_config.fpn, dual_mode=model_config.dual_mode,
+                   maxout=model_config.maxout, l2_norm=model_config.l2_norm)
 
     @property
     def shots(self):
@@ -63,6 +76,22 @@ class Architecture(object):
         if not self.fpn:
             return ['first']
         return ['first', 'second'] if self.dual_mode else ['second']
+
+    @property
+    def anchors_per_pixel(self):
+        """1 for the two shots of DSFD; 2 (full and half size) for a single-shot model."""
+        return 1 if len(self.shots) > 1 else 2
+
+    def normalisation(self, pixel_mean, pixel_std):
+        """(mean, std) the graph applies: this architecture's own when set, else the given (config's) ones."""
+        return (self.pixel_mean if self.pixel_mean is not None else list(pixel_mean),
+                self.pixel_std if self.pixel_std is not None else list(pixel_std))
+
+    def with_normalisation(self, pixel_mean, pixel_std):
+        """A copy that carries ``pixel_mean`` / ``pixel_std`` (written beside the checkpoints made from it)."""
+        fields = self.to_dict()
+        fields.update(pixel_mean=pixel_mean, pixel_std=pixel_std)
+        return Architecture(**fields)
 
     def with_channels(self, kept):
         """A copy with the channel counts of ``kept`` ({layer: count}) replacing the dense ones."""
@@ -83,6 +112,11 @@ class Architecture(object):
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 
+    def structure(self):
+        """Everything but the prunable layers' channel counts and the normalisation: what pruning never changes."""
+        return {name: value for name, value in self.to_dict().items()
+                if name not in ('channels', 'pixel_mean', 'pixel_std')}
+
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2)
 
@@ -95,3 +129,14 @@ class Architecture(object):
 
     def __repr__(self):
         return 'Architecture(%s)' % self.to_dict()
+
+
+def fpn_levels(fpn_dims):
+    """The FPN widths of levels 0, 1, 2 from an int (every level) or the original's list (its first three)."""
+    if isinstance(fpn_dims, numbers.Integral) and fpn_dims > 0:
+        return [int(fpn_dims)] * 3
+    if (isinstance(fpn_dims, (list, tuple)) and len(fpn_dims) >= 3
+            and all(isinstance(d, numbers.Integral) and d > 0 for d in fpn_dims[:3])):
+        return [int(d) for d in fpn_dims[:3]]
+    raise UserError('MODEL.fpn_dims = %r: expected an int > 0 or a list of at least 3 ints > 0 (the original\'s '
+                    '[256, 512, 512, 1024, 512, 256]; only the first three are used)' % (fpn_dims,))

@@ -1,8 +1,10 @@
-"""DSFD (VGG16): the training graph's raw outputs of both shots, and the inference graph with NMS.
+"""DSFD (VGG16), the original's network exactly: the training graph's raw outputs of its shots, and the inference
+graph with NMS.
 
-Data flow: images -> (x - mean) / std -> VGG16 + extras -> six source maps (conv3_3, conv4_3, conv5_3
-L2-normalised) -> first-shot heads; FPN + FEM on the sources -> second-shot heads. Inference decodes the
-last shot only.
+Data flow: images -> (x - mean) / std -> VGG16 + extras -> six source maps of0..of5 (conv3_3, conv4_3, conv5_3
+L2-normalised x 10, 8, 5) -> first-shot heads ``ssdout/``; cascaded FPN + FEM on the sources, maps 0..2
+L2-normalised again -> second-shot heads ``dual/ssdout/``. Inference decodes the last shot only, every anchor
+of a pixel.
 """
 import collections
 
@@ -15,9 +17,13 @@ from lib.model import fem as fem_lib
 from lib.model import head, layers, vgg
 from lib.model.arch import L2_NORM_LAYERS, SOURCE_LAYERS
 
-# The inference graph's interface (a frozen graph keeps these names): images in, detections out.
+# The inference graph's interface (a frozen graph keeps these names): images in, detections out; and the
+# original's names for the same tensors, which its FaceDetector feeds and fetches.
 INPUT_NAME = 'images'
 OUTPUT_NAMES = ('boxes', 'scores', 'num_detections')
+ORIGINAL_SCOPE = 'tower_0'
+ORIGINAL_NAMES = ('tower_0/images', 'tower_0/boxes', 'tower_0/scores', 'tower_0/labels', 'tower_0/num_detections',
+                  'training_flag')
 
 Endpoints = collections.namedtuple('Endpoints', 'features sources shots recorder')
 Endpoints.__doc__ = """features: {prunable layer: ReLU output}; sources: the six source maps;
@@ -31,24 +37,35 @@ def preprocess(images, pixel_mean, pixel_std):
     return (images - mean) / np.array(pixel_std, np.float32)
 
 
+def _renormalise(maps, arch, prefix):
+    """Maps 0, 1, 2 L2-normalised over channels and scaled by the constants ``arch.l2_norm``."""
+    maps = list(maps)
+    for level, scale in enumerate(arch.l2_norm[:len(L2_NORM_LAYERS)]):
+        maps[level] = layers.l2_norm(maps[level], scale, '%s%d' % (prefix, level))
+    return maps
+
+
 def build_dsfd(images, arch, pixel_mean, pixel_std):
-    """The DSFD graph of ``arch`` on a batch of RGB images; returns Endpoints."""
+    """The DSFD graph of ``arch`` on a batch of RGB images; returns Endpoints.
+
+    ``pixel_mean`` / ``pixel_std`` (the config's) apply unless ``arch`` carries its checkpoint's own.
+    """
     recorder = layers.LayerRecorder()
-    x = preprocess(images, pixel_mean, pixel_std)
+    x = preprocess(images, *arch.normalisation(pixel_mean, pixel_std))
     features = vgg.vgg16(recorder, x, arch)
     features.update(vgg.extras(recorder, features['fc7'], arch))
-    sources = [features[name] for name in SOURCE_LAYERS]
-    for level, (name, scale) in enumerate(zip(L2_NORM_LAYERS, arch.l2_norm)):
-        sources[level] = layers.l2_norm(recorder, sources[level], scale, 'L2Norm/level%d' % level, name)
+    sources = _renormalise([features[name] for name in SOURCE_LAYERS], arch, 'of')
     shots = collections.OrderedDict()
-    for shot in arch.shots:
-        if shot == 'first':
-            shots[shot] = head.shot_head(recorder, sources, SOURCE_LAYERS, shot, arch.maxout)
-        else:
-            enhanced = fem_lib.fpn(recorder, sources, SOURCE_LAYERS, arch.fpn_dims)
-            enhanced = [fem_lib.fem(recorder, feature, arch.fem_dims, 'fem/level%d' % level)
-                        for level, feature in enumerate(enhanced)]
-            shots[shot] = head.shot_head(recorder, enhanced, [None] * len(enhanced), shot, arch.maxout)
+    if 'first' in arch.shots:
+        shots['first'] = head.shot_head(recorder, sources, SOURCE_LAYERS, 'ssdout', arch.maxout,
+                                        arch.anchors_per_pixel)
+    if 'second' in arch.shots:
+        pyramid = fem_lib.fpn(recorder, sources, SOURCE_LAYERS, arch.fpn_dims)
+        enhanced = [fem_lib.fem(recorder, feature, arch.fem_dims, 'fems%d' % level,
+                                input_source=SOURCE_LAYERS[level] if feature is sources[level] else None)
+                    for level, feature in enumerate(pyramid)]
+        shots['second'] = head.shot_head(recorder, _renormalise(enhanced, arch, 'ef'), [None] * len(enhanced),
+                                         'dual/ssdout', arch.maxout, arch.anchors_per_pixel)
     return Endpoints(features, sources, shots, recorder)
 
 
@@ -74,6 +91,7 @@ def detect(images, endpoints, arch, anchor_spec, encode_scale, score_thres, iou_
     height, width = size[0], size[1]
     normalised = tf.stack([boxes[..., 1] / height, boxes[..., 0] / width,
                            boxes[..., 3] / height, boxes[..., 2] / width], axis=-1)
+    normalised = tf.clip_by_value(normalised, 0., 1.)  # before NMS, as the original: IoUs of clipped boxes
     nms_boxes, nms_scores, _, count = tf.image.combined_non_max_suppression(
         normalised[:, :, None, :], scores[:, :, None], max_output_size_per_class=max_detect,
         max_total_size=max_detect, iou_threshold=iou_thres, score_threshold=score_thres, clip_boxes=True)
@@ -83,10 +101,28 @@ def detect(images, endpoints, arch, anchor_spec, encode_scale, score_thres, iou_
             count_name: tf.identity(tf.cast(count, tf.int32), name=count_name)}
 
 
+def original_aliases(outputs):
+    """The original's output names beside ours: ``tower_0/boxes|scores|labels|num_detections`` (labels all 0,
+    int64: the face class) and the ``training_flag`` bool placeholder (default False) its FaceDetector feeds."""
+    with tf.name_scope(ORIGINAL_SCOPE + '/'):
+        aliases = {name: tf.identity(outputs[name], name=name) for name in OUTPUT_NAMES}
+        aliases['labels'] = tf.zeros_like(outputs['scores'], dtype=tf.int64, name='labels')
+    training_flag = tf.placeholder_with_default(False, [], name='training_flag')
+    return aliases, training_flag
+
+
 def build_inference_graph(arch, anchor_spec, encode_scale, test_config, pixel_mean, pixel_std, input_shape=None):
-    """Placeholder ``images`` ([N, H, W, 3] float32; uint8 arrays may be fed) -> detections; returns (images, outputs, endpoints)."""
+    """Placeholder ``images`` ([N, H, W, 3] float32; uint8 arrays may be fed) -> detections; returns (images,
+    outputs, endpoints).
+
+    The network reads ``tower_0/images`` (an identity of ``images``), so feeding either name works, and the
+    original's output names are there too (``original_aliases``).
+    """
     images = tf.placeholder(tf.float32, input_shape or [None, None, None, 3], name=INPUT_NAME)
-    endpoints = build_dsfd(images, arch, pixel_mean, pixel_std)
-    outputs = detect(images, endpoints, arch, anchor_spec, encode_scale, test_config.score_thres,
+    with tf.name_scope(ORIGINAL_SCOPE + '/'):
+        network_input = tf.identity(images, name='images')
+    endpoints = build_dsfd(network_input, arch, pixel_mean, pixel_std)
+    outputs = detect(network_input, endpoints, arch, anchor_spec, encode_scale, test_config.score_thres,
                      test_config.iou_thres, test_config.max_detect)
+    original_aliases(outputs)
     return images, outputs, endpoints

@@ -10,15 +10,12 @@ import tensorflow.compat.v1 as tf
 ConvRecord = collections.namedtuple(
     'ConvRecord', 'name group weights biases output input_source kernel stride dilation')
 
-ScaleRecord = collections.namedtuple('ScaleRecord', 'name variable input_source')
-
 
 class LayerRecorder(object):
-    """Collects the convs (and per-channel scale variables) of one model build."""
+    """Collects the convs of one model build."""
 
     def __init__(self):
         self.convs = []
-        self.scales = []
 
     def conv(self, name):
         for record in self.convs:
@@ -31,14 +28,17 @@ def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, s
            activation=tf.nn.relu, weights_stddev=None):
     """SAME conv + bias (+ activation). ``input_source`` names the prunable layer whose channels ``x`` carries.
 
-    Weights use He (fan-in) initialisation unless ``weights_stddev`` asks for a small normal (heads).
-    Dilated convs go through tf.nn.convolution, which TF 1.15's CPU kernels support.
+    Weights use He (fan-in) initialisation before a ReLU, Glorot (the original's Xavier) without one, unless
+    ``weights_stddev`` asks for a small normal (heads). Dilated convs go through tf.nn.convolution, as TF-slim's
+    ``rate`` does, which TF 1.15's CPU kernels support.
     """
     in_channels = x.get_shape().as_list()[-1]
-    if weights_stddev is None:
-        initializer = tf.variance_scaling_initializer(scale=2.0, mode='fan_in', distribution='truncated_normal')
-    else:
+    if weights_stddev is not None:
         initializer = tf.random_normal_initializer(stddev=weights_stddev)
+    elif activation is None:
+        initializer = tf.glorot_uniform_initializer()
+    else:
+        initializer = tf.variance_scaling_initializer(scale=2.0, mode='fan_in', distribution='truncated_normal')
     with tf.variable_scope(scope) as var_scope:
         weights = tf.get_variable('weights', [kernel, kernel, in_channels, out_channels], initializer=initializer)
         biases = tf.get_variable('biases', [out_channels], initializer=tf.zeros_initializer())
@@ -59,11 +59,14 @@ def max_pool(x, name):
     return tf.nn.max_pool(x, ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID', name=name)
 
 
-def l2_norm(recorder, x, scale, scope, input_source):
-    """Channel-wise L2 normalisation with a learnt per-channel scale (ParseNet / SSD's L2Norm)."""
-    channels = x.get_shape().as_list()[-1]
-    with tf.variable_scope(scope) as var_scope:
-        gamma = tf.get_variable('scale', [channels], initializer=tf.constant_initializer(scale))
-        y = tf.nn.l2_normalize(x, axis=3, epsilon=1e-10) * gamma
-    recorder.scales.append(ScaleRecord(var_scope.name, gamma, input_source))
-    return y
+def l2_norm(x, scale, name):
+    """Channel-wise L2 normalisation times a constant ``scale`` (the original's, not a variable): dead (zero)
+    channels change no norm, so pruning leaves it exact."""
+    with tf.name_scope(name):
+        return scale * tf.nn.l2_normalize(x, axis=3)
+
+
+def upsample2(x, like):
+    """Nearest-neighbour upsampling of ``x`` to the height and width of ``like`` (2x in the FPN: each pixel
+    repeated 2 x 2, as Keras' UpSampling2D)."""
+    return tf.image.resize_nearest_neighbor(x, tf.shape(like)[1:3])

@@ -1,4 +1,5 @@
-"""VGG16 backbone (TF-slim names, so ImageNet vgg_16.ckpt loads) and the DSFD extra layers."""
+"""VGG16 backbone (TF-slim names, so ImageNet vgg_16.ckpt loads; fc6 and fc7 at the top level, as the original
+names them) and the DSFD extra layers."""
 from lib.model import layers
 from lib.model.arch import BACKBONE_LAYERS
 
@@ -16,9 +17,9 @@ def vgg16(recorder, images, arch):
             x = layers.conv2d(recorder, x, arch.channels[name], 3, name, 'backbone', input_source=source)
             outputs[name], source = x, name
         x = layers.max_pool(x, 'vgg_16/pool%d' % block_index)
-    x = layers.conv2d(recorder, x, arch.channels['fc6'], 3, 'vgg_16/fc6', 'backbone', input_source=source)
+    x = layers.conv2d(recorder, x, arch.channels['fc6'], 3, 'fc6', 'backbone', input_source=source)
     outputs['fc6'] = x
-    x = layers.conv2d(recorder, x, arch.channels['fc7'], 1, 'vgg_16/fc7', 'backbone', input_source='fc6')
+    x = layers.conv2d(recorder, x, arch.channels['fc7'], 1, 'fc7', 'backbone', input_source='fc6')
     outputs['fc7'] = x
     return outputs
 

@@ -11,7 +11,6 @@ import collections
 import tensorflow.compat.v1 as tf
 
 from lib.config import inference_graph as build_inference_graph
-from lib.pruning.registry import registry_name
 from lib.pruning.sparsity import num_targeted
 
 GROUPS = ('backbone', 'extras', 'fpn_fem', 'heads')
@@ -45,7 +44,7 @@ def count_convs(recorder, outputs=None):
         if out_h is None or out_w is None:
             raise ValueError('conv %s has no static output size; build the graph with a fixed input shape'
                              % conv.name)
-        counts.append(ConvCount(registry_name(conv.name), conv.group, k_h, c_in, c_out, out_h, out_w,
+        counts.append(ConvCount(conv.name, conv.group, k_h, c_in, c_out, out_h, out_w,
                                 k_h * k_w * c_in * c_out * out_h * out_w, k_h * k_w * c_in * c_out + c_out,
                                 conv.input_source))
     return counts

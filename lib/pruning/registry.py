@@ -1,8 +1,11 @@
 """The prunable layers of a built DSFD graph and every consumer of their output channels.
 
 Derived from the graph's LayerRecorder, so it cannot drift from the model code: the consumers of layer X
-are the convs recorded with ``input_source == X`` (next conv, FPN lateral / top-down, first-shot heads,
-extras) plus X's L2Norm scale. Pooling, ReLU and L2Norm pass channels through unchanged.
+are the convs recorded with ``input_source == X``: the next conv, the extras, the first-shot heads on a source,
+the cascaded FPN's lateral/res{i} (of0..of2) and merge/res2 (of3 = fc7), and the FEM convs eyes_1 and eyes_2_1
+of levels 3..5 (which read fc7, extra_conv2, extra_conv4 directly). Pooling, ReLU and the constant L2Norm pass
+channels through unchanged (a dead channel changes no norm); the FPN products and later maps are not prunable
+layers' channels, so their convs are nobody's consumers here.
 """
 import collections
 
@@ -11,38 +14,23 @@ import tensorflow.compat.v1 as tf
 from lib.model.arch import PRUNABLE_LAYERS
 from lib.model.dsfd import build_dsfd
 
-PrunableLayer = collections.namedtuple('PrunableLayer', 'name conv consumers scales')
-PrunableLayer.__doc__ = """name: registry name (e.g. 'fc6'); conv: the ConvRecord producing the channels;
-consumers: ConvRecords reading them (input axis); scales: ScaleRecords of them (L2Norm)."""
-
-
-def layer_scope(name):
-    """Variable scope of a prunable layer: fc6/fc7 live under vgg_16/ (TF-slim names)."""
-    return 'vgg_16/' + name if name in ('fc6', 'fc7') else name
-
-
-def registry_name(scope):
-    """The registry name of a conv scope when it is a prunable layer, else the scope itself."""
-    for name in PRUNABLE_LAYERS:
-        if layer_scope(name) == scope:
-            return name
-    return scope
+PrunableLayer = collections.namedtuple('PrunableLayer', 'name conv consumers')
+PrunableLayer.__doc__ = """name: layer name = its variable scope (e.g. 'fc6'); conv: the ConvRecord producing the
+channels; consumers: ConvRecords reading them (input axis)."""
 
 
 def build_registry(recorder):
     """OrderedDict {layer name: PrunableLayer} in pruned_ratio order, read off ``recorder``."""
     registry = collections.OrderedDict()
     for name in PRUNABLE_LAYERS:
-        registry[name] = PrunableLayer(
-            name, recorder.conv(layer_scope(name)),
-            [conv for conv in recorder.convs if conv.input_source == name],
-            [scale for scale in recorder.scales if scale.input_source == name])
+        registry[name] = PrunableLayer(name, recorder.conv(name),
+                                       [conv for conv in recorder.convs if conv.input_source == name])
     return registry
 
 
 def variable_slices(registry, kept):
     """{model variable: [(axis, kept indices)]} for slimming: output axis of each pruned layer's weights
-    and biases, input axis of every consumer's weights, and the channel axis of L2Norm scales."""
+    and biases, input axis of every consumer's weights."""
     slices = collections.defaultdict(list)
     for name, layer in registry.items():
         if name not in kept:
@@ -52,8 +40,6 @@ def variable_slices(registry, kept):
         slices[layer.conv.biases].append((0, indices))
         for consumer in layer.consumers:
             slices[consumer.weights].append((2, indices))
-        for scale in layer.scales:
-            slices[scale.variable].append((0, indices))
     return slices
 
 

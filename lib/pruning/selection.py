@@ -10,9 +10,9 @@ import logging
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.common.errors import UserError
 from lib import checkpoint
-from lib.pruning.registry import build_model_graph, layer_scope
+from lib.common.errors import UserError
+from lib.pruning.registry import build_model_graph
 from lib.pruning.sparsity import filter_norms
 
 CRITERIA = ('weight', 'activation')
@@ -85,13 +85,13 @@ def select_channels(ckpt_prefix, arch, criterion, eps, pixel_mean, pixel_std, ca
 def hard_prune_checkpoint(ckpt_prefix, kept, out_prefix):
     """Copy the checkpoint to ``out_prefix`` with every pruned filter's weights and bias exactly zero.
 
-    All other variables (global_step, optimizer slots, L2Norm scales, ...) are copied unchanged, and a slim
+    All other variables (global_step, optimizer slots, ...) are copied unchanged, and a slim
     checkpoint's .arch.json travels along. The dense graph on this checkpoint computes what the slim one does.
     """
     values = checkpoint.read_checkpoint(ckpt_prefix)
     for name, indices in kept.items():
         for suffix in ('weights', 'biases'):
-            key = '%s/%s' % (layer_scope(name), suffix)
+            key = '%s/%s' % (name, suffix)
             if key not in values:
                 raise UserError('checkpoint %s has no variable %s (layer %s of the mask)' % (ckpt_prefix, key, name))
             array = values[key].copy()

@@ -1,9 +1,10 @@
 """Slimming: a physically smaller checkpoint holding only the kept channels, plus its architecture JSON.
 
 Every variable is sliced on its output axis (the pruned layer's weights and biases) and on its input axis
-(each consumer: next conv, FPN lateral / top-down, first-shot heads, extras) and L2Norm scales on their
-channel axis; optimizer slots follow their variable. The slim model computes what the hard-pruned dense
-model computes (pruned channels are exactly zero there, and zeros change neither convs nor L2 norms).
+(each consumer the registry lists: next conv, extras, first-shot heads, the FPN's lateral/res{i} and merge/res2,
+the FEM's eyes_1 / eyes_2_1 of levels 3..5); optimizer slots follow their variable. The slim model computes what
+the hard-pruned dense model computes (pruned channels are exactly zero there, and zeros change neither convs nor
+the constant L2 norms).
 """
 import collections
 import os
@@ -76,7 +77,9 @@ def slim_checkpoint_for(ckpt_prefix, dense_arch, out_dir, mask_file=None):
     """The slim checkpoint to freeze for ``--slim``: ``ckpt_prefix`` itself when it is already slim (its
     ``.arch.json`` has fewer channels than ``dense_arch``, the config's model), else one sliced from it by its
     mask file into ``out_dir`` (returns its prefix)."""
-    if mask_file is None and checkpoint.load_arch(ckpt_prefix, dense_arch).is_slimmer_than(dense_arch):
+    own = checkpoint.load_arch(ckpt_prefix, dense_arch)
+    dense_arch = dense_arch.with_normalisation(own.pixel_mean, own.pixel_std)
+    if mask_file is None and own.is_slimmer_than(dense_arch):
         return ckpt_prefix
     mask_file = mask_file or checkpoint.mask_path(ckpt_prefix)
     if not os.path.isfile(mask_file):

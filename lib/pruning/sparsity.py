@@ -16,7 +16,6 @@ import math
 import tensorflow.compat.v1 as tf
 
 from lib.common.errors import UserError
-from lib.pruning.registry import layer_scope
 
 PRUNING_LOSSES = ('activation', 'activation_per_image', 'group_lasso')
 ALIVE_THRESHOLD = 1e-6
@@ -51,7 +50,7 @@ def layer_strengths(endpoints, layer, kind):
         return channel_maxima(endpoints.features[layer])
     if kind == 'activation_per_image':
         return tf.reduce_max(endpoints.features[layer], axis=[1, 2])
-    return filter_norms(endpoints.recorder.conv(layer_scope(layer)))
+    return filter_norms(endpoints.recorder.conv(layer))
 
 
 def layer_terms(endpoints, ratios, kind):

@@ -18,12 +18,12 @@ from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
 from lib.data.loader import BatchLoader
 from lib.data.sample_list import read_sample_list
-from lib.config import validate_config
 from lib.common.errors import UserError
-from lib.checkpoint import load_arch
+from lib.config import validate_config
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.train import checkpoints
 from lib.train.graph import build_train_graph
+from lib.train.restore import start_arch
 from lib.train.schedule import learning_rate_at
 from lib.train.start import choose_start, restore_pretrained
 from lib.train.summaries import scalar_summary
@@ -98,7 +98,7 @@ def _make_loaders(config, arch, spec):
     def loader(path, training):
         return BatchLoader(read_sample_list(path), train.batch_size, (data.hin, data.win), training,
                            target_fn=assigner, process_num=train.process_num, prefetch_size=train.prefetch_size,
-                           seed=data.seed, pixel_mean=data.PIXEL_MEAN, anchor_sizes=config.ANCHOR.sizes)
+                           seed=data.seed, pixel_mean=arch.pixel_mean, anchor_sizes=config.ANCHOR.sizes)
     anchors_per_shot = {shot: len(anchors) for shot, anchors in assigner.anchors.items()}
     return loader(data.train_txt_path, True), loader(data.val_txt_path, False), anchors_per_shot
 
@@ -216,7 +216,8 @@ def train(config, devices=None):
                         % (config.TRAIN.batch_size, len(devices)))
     model_path = os.path.abspath(config.MODEL.model_path)
     resume, pretrained = _choose_start(config, model_path)
-    arch = load_arch(resume or pretrained or '', Architecture.from_model_config(config.MODEL))
+    arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
+    arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))
     spec = anchor_spec_from_config(config.ANCHOR)
     train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec)
     with tf.Graph().as_default(), train_loader, val_loader:
