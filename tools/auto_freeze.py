@@ -27,7 +27,10 @@ def parse_args(argv=None):
                              'checkpoint sliced by its mask file')
     parser.add_argument('--mask', default=None, help='mask file for --slim (default: <ckpt>.mask.json)')
     parser.add_argument('--saved_model', default=None, metavar='DIR',
-                        help='also write a SavedModel with a serving_default signature to DIR')
+                        help='also write a SavedModel with a serving_default signature to DIR (a new folder, '
+                             'or one an earlier --saved_model run wrote; never the output folder)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an existing non-empty --output_path this tool did not make')
     parser.add_argument('--config', default=os.path.join(ROOT, 'pruned_train_config.py'),
                         help='config module (model structure, anchors, TEST thresholds)')
     return parser.parse_args(argv)
@@ -39,6 +42,7 @@ def main(argv=None):
     setup_tensorflow()
     from lib.checkpoint import resolve_checkpoint
     from lib.common.errors import UserError
+    from lib.common.outputs import check_disjoint, claim_output_dir
     from lib.config import dense_architecture, load_training_config
     from lib.export import freeze
     from lib.pruning.slimming import slim_checkpoint_for
@@ -46,6 +50,12 @@ def main(argv=None):
         raise UserError('--mask=%s is only used with --slim; add --slim or drop --mask' % args.mask)
     config = load_training_config(args.config)
     ckpt, how = resolve_checkpoint(args.ckpt_path)
+    inputs = {'--ckpt_path': os.path.dirname(os.path.abspath(ckpt))}
+    check_disjoint(inputs, {'--output_path': args.output_path}, allow_inside=True)
+    if args.saved_model:
+        check_disjoint(dict(inputs, **{'--output_path': args.output_path}), {'--saved_model': args.saved_model},
+                       allow_inside=True)
+    claim_output_dir(args.output_path, 'auto_freeze', args.overwrite, '--output_path')
     print('checkpoint: %s (%s)' % (ckpt, how))
     if args.slim:
         slim_ckpt = slim_checkpoint_for(ckpt, dense_architecture(config), os.path.join(args.output_path, 'slim'),

@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.data.synthetic import make_synthetic_wider  # noqa: E402
 from lib.common.cli import main_entry  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
+from lib.common.outputs import claim_output_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -22,6 +23,9 @@ def parse_args(argv=None):
     parser.add_argument('--min_face', type=float, default=8, help='smallest face height (default: %(default)s)')
     parser.add_argument('--max_face', type=float, default=300, help='largest face height (default: %(default)s)')
     parser.add_argument('--max_faces', type=int, default=12, help='most faces an image (default: %(default)s)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an existing non-empty --out this tool did not make (files of the same '
+                             'name are replaced)')
     return parser.parse_args(argv)
 
 
@@ -30,6 +34,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.train < 0 or args.val < 0:
         raise UserError('--train and --val must be >= 0, got %d and %d' % (args.train, args.val))
+    if args.train == 0 and args.val == 0:
+        raise UserError('--train=0 --val=0 writes nothing; ask for at least one image')
+    claim_output_dir(args.out, 'make_synthetic_wider', args.overwrite)
     start = time.time()
     try:
         made = make_synthetic_wider(args.out, args.train, args.val, args.seed, args.min_side, args.max_side,
