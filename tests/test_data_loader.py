@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from lib.data.loader import BatchLoader, WorkerError
+from lib.data.loader import BatchLoader, WorkerError, epoch_order
 from lib.data.synthetic import make_synthetic_wider
 from lib.data.wider import convert_split
 
@@ -92,6 +92,22 @@ def test_no_sample_repeated_within_an_epoch(samples):
         for epoch in (0, 1):
             paths = sum((b['paths'] for b in loader.epoch(epoch)), [])
             assert len(paths) == 15 == len(set(paths))
+
+
+@pytest.mark.parametrize('process_num', [0, 2])
+def test_resumed_epoch_is_the_tail_of_the_full_epoch(samples, process_num):
+    """epoch(e, skip=s) yields exactly batches s.. of epoch(e): same samples, same augmentation, in-process or
+    with workers; the order is epoch_order(n, seed, e) whatever the loader did before."""
+    with BatchLoader(samples, 2, SIZE, True, **PREP, process_num=process_num, seed=5) as loader:
+        full = collect(loader, 3)
+        tail = list(loader.epoch(3, skip=5))
+    assert len(full) == 8 and len(tail) == 3
+    for a, b in zip(full[5:], tail):
+        assert a['paths'] == b['paths']
+        np.testing.assert_array_equal(a['images'], b['images'])
+    order = epoch_order(len(samples), 5, 3)
+    assert sum((b['paths'] for b in full), []) == [samples[i][0] for i in order]
+    assert sorted(order) == list(range(len(samples))) and list(order) != list(epoch_order(len(samples), 5, 4))
 
 
 def test_workers_are_seeded_differently(samples):
