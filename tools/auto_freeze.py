@@ -55,6 +55,7 @@ def main(argv=None):
     if args.saved_model:
         check_disjoint(dict(inputs, **{'--output_path': args.output_path}), {'--saved_model': args.saved_model},
                        allow_inside=True)
+        freeze.check_saved_model_dir(args.saved_model)
     claim_output_dir(args.output_path, 'auto_freeze', args.overwrite, '--output_path')
     print('checkpoint: %s (%s)' % (ckpt, how))
     if args.slim:

@@ -5,6 +5,8 @@ import os
 import shutil
 import tempfile
 
+from lib.common.errors import UserError, where
+
 
 def umask_mode(directory=False):
     """The mode a plain open()/mkdir() would give under the current umask (0644 / 0755 under umask 022);
@@ -56,6 +58,23 @@ def write_text(path, text):
 def write_json(path, obj):
     """Atomically write ``obj`` as indented JSON."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + '\n')
+
+
+def read_text_lines(path):
+    """The lines of a UTF-8 text file; a byte that is not UTF-8 is a UserError naming the file and line (instead of
+    a UnicodeDecodeError traceback, or a locale-dependent misreading)."""
+    with open(path, 'rb') as f:
+        raw = f.read().split(b'\n')
+    lines = []
+    for number, line in enumerate(raw, 1):
+        try:
+            lines.append(line.decode('utf-8'))
+        except UnicodeDecodeError as err:
+            raise UserError('%s: not UTF-8 text (byte 0x%02x at column %d); save the file as UTF-8'
+                            % (where(path, number), line[err.start], err.start + 1))
+    if lines and lines[-1] == '':
+        lines.pop()
+    return lines
 
 
 def read_json(path):

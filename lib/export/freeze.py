@@ -39,6 +39,9 @@ def _restore(session, ckpt_prefix):
         raise UserError('checkpoint %s does not fit the architecture built from the config (%s); check '
                         'config.MODEL (width_mult, fpn, dual_mode, maxout) or, for a pruned checkpoint, pass '
                         '--slim' % (ckpt_prefix, first_line[:300]))
+    except tf.errors.OpError as err:
+        raise UserError('checkpoint %s is truncated or corrupt (%s: %s); use another checkpoint, e.g. the previous '
+                        'epoch\'s' % (ckpt_prefix, type(err).__name__, str(err.message).strip().split('\n')[0][:200]))
 
 
 def strip_default_attrs(graph_def):
@@ -70,6 +73,15 @@ def write_graph_def(graph_def, output_path):
     return os.path.getsize(output_path)
 
 
+def check_saved_model_dir(export_dir):
+    """A UserError unless ``export_dir`` is new, empty, or an earlier export (which may be replaced)."""
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise UserError('SavedModel folder %s is a file; choose a new folder' % export_dir)
+    if os.path.isdir(export_dir) and os.listdir(export_dir) and not made_by(export_dir, SAVED_MODEL_TOOL):
+        raise UserError('SavedModel folder %s exists, is not empty and is not an earlier export; choose a new '
+                        'folder (nothing there is deleted)' % export_dir)
+
+
 def write_saved_model(graph_def, export_dir):
     """A SavedModel of the frozen graph with a ``serving_default`` signature (what TF Serving loads).
 
@@ -78,11 +90,7 @@ def write_saved_model(graph_def, export_dir):
     that one is moved aside, deleted once the new export is in place, and moved back if that fails.
     """
     export_dir = os.path.abspath(export_dir)
-    if os.path.isdir(export_dir) and os.listdir(export_dir) and not made_by(export_dir, SAVED_MODEL_TOOL):
-        raise UserError('SavedModel folder %s exists, is not empty and is not an earlier export; choose a new '
-                        'folder (nothing there is deleted)' % export_dir)
-    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
-        raise UserError('SavedModel folder %s is a file; choose a new folder' % export_dir)
+    check_saved_model_dir(export_dir)
     parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix='.saved_model.', dir=parent)

@@ -149,7 +149,7 @@ def readable(prefix):
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
         load_arch(prefix, None)
-    except (tf.errors.OpError, UserError, ValueError, OSError) as err:
+    except (tf.errors.OpError, UserError, ValueError, OSError, IndexError, RuntimeError) as err:
         return str(getattr(err, 'message', err)).splitlines()[0] if str(err) else type(err).__name__
     return None
 
