@@ -14,7 +14,7 @@ from lib.common import outputs
 from lib.common.errors import UserError
 from lib.common.io import write_text
 from lib.train.trainer import train
-from tests.train_helpers import make_config, tiny_overrides, write_tiny_dataset
+from tests.train_helpers import make_config, tiny_overrides, write_config_file, write_tiny_dataset
 
 
 def tool(name):
@@ -99,18 +99,19 @@ def frozen(tmp_path_factory):
     """A random tiny checkpoint and a detector.pb frozen from it into a folder auto_freeze made."""
     folder = tmp_path_factory.mktemp('guarantees')
     ckpt = random_checkpoint(tiny_config(), str(folder / 'model' / 'epoch_1.ckpt'))
+    config = write_config_file(str(folder / 'config.py'), {('MODEL', 'width_mult'): 0.125})
     tool('auto_freeze').main(['--ckpt_path=%s' % ckpt, '--output_path=%s' % (folder / 'export'),
-                              '--config=%s' % os.path.join(ROOT, 'pruned_train_config.py')])
-    return folder, ckpt
+                              '--config=%s' % config])
+    return folder, ckpt, '--config=%s' % config
 
 
 def test_auto_freeze_saved_model_never_deletes_what_it_did_not_write(frozen, capsys, monkeypatch):
-    folder, ckpt = frozen
+    folder, ckpt, config = frozen
     freeze = tool('auto_freeze').main
     export = folder / 'export'
     (export / 'notes.txt').write_text('my notes')
     before = snapshot(str(export))
-    base = ['--ckpt_path=%s' % ckpt, '--output_path=%s' % export]
+    base = ['--ckpt_path=%s' % ckpt, '--output_path=%s' % export, config]
     assert 'overlaps' in fails(capsys, freeze, *base + ['--saved_model=%s' % export])
     monkeypatch.chdir(str(folder))
     assert 'overlaps' in fails(capsys, freeze, *base + ['--saved_model=.'])
@@ -127,11 +128,11 @@ def test_auto_freeze_saved_model_never_deletes_what_it_did_not_write(frozen, cap
     fresh = folder / 'other'
     fresh.mkdir()
     (fresh / 'mine.txt').write_text('x')
-    assert 'did not make' in fails(capsys, freeze, '--ckpt_path=%s' % ckpt, '--output_path=%s' % fresh)
+    assert 'did not make' in fails(capsys, freeze, '--ckpt_path=%s' % ckpt, '--output_path=%s' % fresh, config)
 
 
 def test_vis_refuses_to_write_over_its_input_images(frozen, capsys):
-    folder, _ = frozen
+    folder = frozen[0]
     images = folder / 'images'
     images.mkdir()
     cv2.imwrite(str(images / 'a.jpg'), np.full((64, 64, 3), 90, np.uint8))
@@ -176,7 +177,7 @@ def test_training_stops_before_it_starts_on_unusable_lists_or_model_path(lists):
 
 
 def test_a_corrupt_checkpoint_is_one_line(frozen, tmp_path, capsys):
-    folder, ckpt = frozen
+    _, ckpt, config = frozen
     broken = str(tmp_path / 'epoch_1.ckpt')
     for suffix in ('.index', '.data-00000-of-00001'):
         with open(ckpt + suffix, 'rb') as src, open(broken + suffix, 'wb') as dst:
@@ -185,5 +186,5 @@ def test_a_corrupt_checkpoint_is_one_line(frozen, tmp_path, capsys):
     with pytest.raises(UserError, match='truncated or corrupt'):
         read_checkpoint(broken)
     message = fails(capsys, tool('auto_freeze').main, '--ckpt_path=%s' % broken,
-                    '--output_path=%s' % (tmp_path / 'export'))
+                    '--output_path=%s' % (tmp_path / 'export'), config)
     assert broken in message and 'truncated or corrupt' in message
