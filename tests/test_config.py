@@ -110,7 +110,8 @@ def test_entry_points_reject_an_invalid_config(tmp_path):
                    'config.DATA.hin = 600\n' % ROOT)
     for command in (['tools/auto_freeze.py', '--config', str(bad), '--ckpt_path', 'x', '--output_path', str(tmp_path)],
                     ['mac.py', '--train_config', str(bad), '--plan']):
-        result = subprocess.run([sys.executable] + command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        result = subprocess.run([sys.executable] + command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                timeout=600)
         last_line = result.stderr.decode().strip().splitlines()[-1]
         assert result.returncode == 2, result.stderr.decode()[-2000:]
         assert last_line == 'error: config.DATA.hin = 600: expected a positive multiple of 32'

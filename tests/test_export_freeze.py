@@ -107,7 +107,7 @@ def test_frozen_graph_loads_in_the_other_tensorflow(dense, tmp_path):
               "np.savez(%r, **out)\n" % (ROOT, os.path.join(ROOT, 'tests'), dense[2],
                                           str(tmp_path / 'images.npy'), str(tmp_path / 'out.npz')))
     run = subprocess.run([python, '-c', script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, cwd=ROOT)
+                         universal_newlines=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     other, here = dict(np.load(str(tmp_path / 'out.npz'))), frozen_outputs(dense[2], IMAGES)
     # The random model's scores saturate at 1.0, and the two TF builds break NMS ties differently; what must
@@ -152,7 +152,8 @@ def write_tiny_config(path):
 
 def run_script(*args):
     return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'auto_freeze.py')] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT,
+                          timeout=600)
 
 
 def test_auto_freeze_cli_on_a_folder(dense, tmp_path):
