@@ -25,7 +25,7 @@ from lib.train.trainer import train
 from tests.train_helpers import ROOT, make_config, tiny_overrides, write_config_file, write_tiny_dataset
 
 BOUNDARIES, VALUES = [3, 7], [0.001, 0.002, 0.0005]
-EPOCHS, STEPS_PER_EPOCH, MAX_TO_KEEP = 3, 4, 2
+EPOCHS, STEPS_PER_EPOCH, MAX_TO_KEEP = 2, 4, 2
 # In the order a training meets them; the run after the last one finishes the training.
 FAULTS = ['save:optimized:1', 'step:6', 'save:rolling:7', 'save:epoch:2']
 
@@ -97,20 +97,22 @@ def runs(tmp_path_factory):
         run = subprocess.run([sys.executable, os.path.join(ROOT, 'pruned_train.py'), '--config=' + config_path],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, cwd=ROOT,
                              env=env, timeout=600)
-        killed.append((fault, run.returncode, run.stdout, env[TRACE_ENV]))
+        # what the next run must resume from, read now: later runs rotate it away
+        prefix = checkpoints.newest_checkpoint(os.path.join(root, 'killed', 'model'))[0]
+        killed.append((fault, run.returncode, run.stdout, env[TRACE_ENV], prefix, _checkpoint_digest(prefix)))
     return root, summary, trace, killed
 
 
 def test_every_fault_kills_and_the_resumed_runs_equal_an_uninterrupted_one(runs):
     root, summary, trace, killed = runs
     survived = 0
-    for fault, returncode, output, _ in killed:
+    for fault, returncode, output, _, _, _ in killed:
         expected = -signal.SIGKILL if fault else 0
         assert returncode == expected, 'fault %s: exit %s, expected %s\n%s' % (fault, returncode, expected, output)
         survived += fault is not None
     # the (step, samples) whose updates are in the final model: each run's steps up to where the next resumed
     reference, _ = _read_trace(trace)
-    traces = [_read_trace(path) for _, _, _, path in killed]
+    traces = [_read_trace(run[3]) for run in killed]
     starts = [t[1][0][0] for t in traces] + [None]
     trained = []
     for (steps, _), begin, end in zip(traces, starts, starts[1:]):
@@ -127,12 +129,12 @@ def test_every_fault_kills_and_the_resumed_runs_equal_an_uninterrupted_one(runs)
 
 def test_resume_restores_the_learning_rate_and_optimizer_slots(runs):
     root, _, _, killed = runs
-    for (fault, _, output, path), (_, _, next_output, next_path) in zip(killed, killed[1:]):
-        start_step, lr, digest = _read_trace(next_path)[1][0]
-        resumed = re.search(r'resumed from (\S+) at global step (\d+)', next_output)
-        assert resumed and int(resumed.group(2)) == start_step, next_output
+    for (fault, _, _, _, prefix, saved), (_, _, output, trace, _, _) in zip(killed, killed[1:]):
+        start_step, lr, digest = _read_trace(trace)[1][0]
+        resumed = re.search(r'resumed from (\S+) at global step (\d+)', output)
+        assert resumed and resumed.group(1) == prefix and int(resumed.group(2)) == start_step, output
         assert lr == float(np.float32(learning_rate_at(start_step, BOUNDARIES, VALUES)))  # read from the graph
-        assert digest == _checkpoint_digest(resumed.group(1)), 'after %s' % fault
+        assert digest == saved, 'the optimizer slots restored after %s differ from the killed run\'s' % fault
     assert 'completed the checkpoint set of epoch 1' in killed[1][2]
     assert 'rolled back the checkpoint set of epoch 2' in killed[4][2]
 
@@ -149,7 +151,7 @@ def test_best_checkpoint_is_the_lowest_val_loss_and_optimized_holds_exactly_the_
     assert abs(summary['best_val_loss'] - min(losses)) < 1e-6
     # the killed run: its logged val losses (the last logged per epoch) name its best checkpoint
     logged = {}
-    for _, _, output, _ in killed:
+    for output in [run[2] for run in killed]:
         for epoch, loss in re.findall(r'epoch (\d+): val loss \S+ \((\S+)\)', output):
             logged[int(epoch)] = float(loss)
     best = _expected_optimized([logged[e] for e in range(1, EPOCHS + 1)])[-1]
