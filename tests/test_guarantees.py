@@ -176,6 +176,15 @@ def test_training_stops_before_it_starts_on_unusable_lists_or_model_path(lists):
         train(foreign)
 
 
+def test_all_training_images_unreadable_is_one_line(lists):
+    root, train_txt, val_txt = lists
+    for name in os.listdir(os.path.join(root, 'train')):
+        with open(os.path.join(root, 'train', name), 'wb') as f:
+            f.write(b'not an image')
+    with pytest.raises(UserError, match=r'no readable image in config.DATA.train_txt_path = .*train.txt'):
+        train(make_config(tiny_overrides(root, train_txt, val_txt, MODEL__width_mult=0.0625)))
+
+
 def test_a_corrupt_checkpoint_is_one_line(frozen, tmp_path, capsys):
     _, ckpt, config = frozen
     broken = str(tmp_path / 'epoch_1.ckpt')
