@@ -74,6 +74,13 @@ def read_checkpoint(ckpt_prefix, role='checkpoint'):
                         'previous epoch\'s' % (role, ckpt_prefix, str(err).strip().split('\n')[0][:200]))
 
 
+def check_readable(ckpt_prefix, role='checkpoint'):
+    """A UserError naming the checkpoint unless it exists and every value reads back (a truncated or corrupt file
+    is one line here, not a traceback deep in a restore); its .arch.json must parse too."""
+    read_checkpoint(ckpt_prefix, role)
+    load_arch(ckpt_prefix, None)
+
+
 def read_shapes(ckpt_prefix, role='checkpoint'):
     """{variable name: shape tuple} of the checkpoint, without reading the values."""
     shapes = _reader(ckpt_prefix, role).get_variable_to_shape_map()

@@ -197,3 +197,6 @@ def test_a_corrupt_checkpoint_is_one_line(frozen, tmp_path, capsys):
     message = fails(capsys, tool('auto_freeze').main, '--ckpt_path=%s' % broken,
                     '--output_path=%s' % (tmp_path / 'export'), config)
     assert broken in message and 'truncated or corrupt' in message
+    import mac
+    with pytest.raises(UserError, match='truncated or corrupt'):
+        mac.run(['--train_config', config.split('=', 1)[1], '--ckpt_path', broken, '--input_size', '64,64'])

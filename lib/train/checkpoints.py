@@ -20,7 +20,7 @@ import shutil
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.checkpoint import global_step, load_arch, save_arch
+from lib.checkpoint import check_readable, global_step, save_arch
 from lib.common.errors import UserError
 from lib.common.io import read_json, write_json
 from lib.train.faults import Hooks
@@ -145,12 +145,9 @@ def remove_orphans(directory, listed):
 def readable(prefix):
     """None if the checkpoint at ``prefix`` and its .arch.json read back completely, else why not."""
     try:
-        reader = tf.train.load_checkpoint(prefix)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-        load_arch(prefix, None)
-    except (tf.errors.OpError, UserError, ValueError, OSError, IndexError, RuntimeError) as err:
-        return str(getattr(err, 'message', err)).splitlines()[0] if str(err) else type(err).__name__
+        check_readable(prefix)
+    except UserError as err:
+        return str(err)
     return None
 
 
