@@ -158,13 +158,13 @@ def run_script(*args):
 
 def test_auto_freeze_cli_on_a_folder(dense, tmp_path):
     config, ckpt, pb, _, _ = dense
-    result = run_script('--ckpt_path=%s' % os.path.dirname(ckpt), '--output_path=%s' % tmp_path,
+    result = run_script('--ckpt_path=%s' % os.path.dirname(ckpt), '--output_path=%s' % (tmp_path / 'export'),
                         '--config=%s' % write_tiny_config(tmp_path / 'tiny_config.py'))
     assert result.returncode == 0, result.stderr
     assert 'checkpoint: %s' % ckpt in result.stdout
     for name in ('images:0', 'boxes:0', 'scores:0', 'num_detections:0', 'MB'):
         assert name in result.stdout
-    assert_same_detections(frozen_outputs(pb, IMAGES), frozen_outputs(str(tmp_path / 'detector.pb'), IMAGES))
+    assert_same_detections(frozen_outputs(pb, IMAGES), frozen_outputs(str(tmp_path / 'export' / 'detector.pb'), IMAGES))
 
 
 def test_auto_freeze_cli_errors(tmp_path):
