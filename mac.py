@@ -122,7 +122,7 @@ def checkpoint_kept_arch(settings, dense):
     from lib.pruning.masks import check_kept, kept_counts, read_mask, write_mask
     from lib.pruning.selection import select_channels
     ckpt, data = settings.ckpt, settings.train_config.DATA
-    checkpoint.require_checkpoint(ckpt)
+    checkpoint.check_readable(ckpt)
     slim = checkpoint.load_arch(ckpt, dense)
     if slim.is_slimmer_than(dense) or slim.structure() != dense.structure():
         checkpoint.check_fits_arch(ckpt, slim)
@@ -171,7 +171,7 @@ def run_sensitivity(settings, dense):
     from lib.evaluation.subset import ValSubset
     from lib.pruning import sensitivity
     config, train_config = settings.sensitivity, settings.train_config
-    checkpoint.require_checkpoint(settings.ckpt)
+    checkpoint.check_readable(settings.ckpt)
     arch = checkpoint.load_arch(settings.ckpt, dense)
     batches = sensitivity.val_batches(settings.calib_source, config.num_images, settings.input_size, arch,
                                       train_config)

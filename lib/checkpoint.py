@@ -85,7 +85,18 @@ def read_checkpoint(ckpt_prefix, role='checkpoint'):
     """{variable name: numpy array} of every variable in the checkpoint, sorted by name."""
     reader = _reader(ckpt_prefix, role)
     names = sorted(reader.get_variable_to_shape_map())
-    return collections.OrderedDict((name, reader.get_tensor(name)) for name in names)
+    try:
+        return collections.OrderedDict((name, reader.get_tensor(name)) for name in names)
+    except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as err:
+        raise UserError('%s %s: its data file is truncated or corrupt (%s); use another checkpoint, e.g. the '
+                        'previous epoch\'s' % (role, ckpt_prefix, str(err).strip().split('\n')[0][:200]))
+
+
+def check_readable(ckpt_prefix, role='checkpoint'):
+    """A UserError naming the checkpoint unless it exists and every value reads back (a truncated or corrupt file
+    is one line here, not a traceback deep in a restore); its .arch.json must parse too."""
+    read_checkpoint(ckpt_prefix, role)
+    load_arch(ckpt_prefix, None)
 
 
 def read_shapes(ckpt_prefix, role='checkpoint'):

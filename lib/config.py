@@ -4,8 +4,10 @@
 UserError naming the field, the value and what is expected. The builders (``dense_architecture``,
 ``anchor_spec``, ``target_assigner``, ``inference_graph``) are the one place a config becomes model objects.
 """
+import difflib
 import importlib.util
 import logging
+import math
 import numbers
 import os
 
@@ -102,39 +104,138 @@ def check_positive_int(field, value, minimum=1):
         _fail(field, value, 'an integer >= %d' % minimum)
 
 
+# ------------------------------------------------------------------------------------------- field schema
+# Each check returns None for a good value, else what was expected (the message's tail).
+
+def _real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _int_at_least(minimum):
+    def check(value):
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+        return None if ok else 'an integer >= %d' % minimum
+    return check
+
+
+def _number_in(low, high, low_open=False, high_open=False, what='a finite number'):
+    def check(value):
+        ok = _real(value) and (value > low if low_open else value >= low) and \
+            (high is None or (value < high if high_open else value <= high))
+        return None if ok else '%s in %s%s, %s%s' % (what, '(' if low_open else '[', low,
+                                                     'inf' if high is None else high,
+                                                     ')' if high_open or high is None else ']')
+    return check
+
+
+def _numbers(count, positive=False):
+    def check(value):
+        ok = isinstance(value, (list, tuple)) and len(value) == count and all(_real(v) for v in value) and \
+            (not positive or all(v > 0 for v in value))
+        return None if ok else '%d finite numbers%s' % (count, ' > 0' if positive else '')
+    return check
+
+
+def _positive_ints(count):
+    def check(value):
+        ok = isinstance(value, (list, tuple)) and len(value) == count and \
+            all(_int_at_least(1)(v) is None for v in value)
+        return None if ok else '%d integers >= 1' % count
+    return check
+
+
+def _one_of(*choices):
+    return lambda value: None if value in choices and type(value) is type(choices[0]) else \
+        ' or '.join(repr(c) for c in choices)
+
+
+def _kind(*types, **extra):
+    name = extra.get('name') or ' or '.join(t.__name__ if t is not type(None) else 'None' for t in types)
+    return lambda value: None if isinstance(value, types) else name
+
+
+def _int_or_ints(value):
+    """MODEL.fpn_dims: one channel count or one per level (the network decides how many)."""
+    if _int_at_least(1)(value) is None:
+        return None
+    ok = isinstance(value, (list, tuple)) and value and all(_int_at_least(1)(v) is None for v in value)
+    return None if ok else 'an integer >= 1 or a list of them'
+
+
+_ANY = lambda value: None  # noqa: E731  (checked with the other fields it depends on, in validate_config)
+NUM_LEVELS = 6  # DSFD's detection levels: one anchor stride and size each
+SCHEMA = {
+    'TRAIN': {
+        'num_gpu': _int_at_least(1), 'process_num': _int_at_least(0), 'prefetch_size': _int_at_least(1),
+        'batch_size': _int_at_least(1), 'epoch': _int_at_least(1), 'log_interval': _int_at_least(1),
+        'rolling_checkpoint_secs': _number_in(0, None), 'lr_value_every_step': _ANY, 'lr_decay_every_step': _ANY,
+        'optimizer': _one_of('momentum', 'adam'), 'momentum': _number_in(0, 1, high_open=True),
+        'weight_decay_factor': _number_in(0, None), 'gradient_clip': _number_in(0, None),
+        'pruned_alpha': _number_in(0, None), 'pruned_loss': _one_of('activation', 'activation_per_image', 'group_lasso'),
+        'pruned_ratio': _ANY,
+    },
+    'DATA': {
+        'root_path': _kind(str), 'train_txt_path': _kind(str), 'val_txt_path': _kind(str), 'hin': _ANY,
+        'win': _ANY, 'PIXEL_MEAN': _numbers(3), 'PIXEL_STD': _numbers(3, positive=True), 'seed': _int_at_least(0),
+    },
+    'ANCHOR': {
+        'strides': _positive_ints(NUM_LEVELS), 'sizes': _numbers(NUM_LEVELS, positive=True),
+        'aspect_ratio': _number_in(0, None, low_open=True), 'first_shot_scale': _number_in(0, None, low_open=True),
+        'positive_iou': _number_in(0, 1, low_open=True, what='an IoU'), 'encode_scale': _number_in(0, None, low_open=True),
+        'neg_pos_ratio': _number_in(0, None, low_open=True),
+    },
+    'MODEL': {
+        'model_path': _kind(str), 'pretrained_model': _kind(str, type(None)), 'decimate_imagenet_fc': _kind(bool),
+        'continue_train': _kind(bool), 'resume': _kind(bool), 'max_to_keep': _int_at_least(1), 'net_structure': _one_of('vgg_16'),
+        'fpn': _kind(bool), 'dual_mode': _kind(bool), 'maxout': _kind(bool),
+        'l2_norm': _numbers(3, positive=True), 'fpn_dims': _int_or_ints, 'fem_dims': _int_at_least(1),
+        'width_mult': _number_in(0, None, low_open=True),
+    },
+    'TEST': {
+        'score_thres': _number_in(0, 1, what='a score'), 'iou_thres': _number_in(0, 1, low_open=True, what='an IoU'),
+        'max_detect': _int_at_least(1),
+    },
+}
+SCHEMA_COMMENTS = {'MODEL.l2_norm': ' (the L2Norm scales of conv3_3, conv4_3, conv5_3)',
+                   'ANCHOR.strides': ' (one per detection level)', 'ANCHOR.sizes': ' (one per detection level)'}
+
+
+def _did_you_mean(name, known):
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return '; did you mean %s?' % close[0] if close else '; known: %s' % ', '.join(sorted(known))
+
+
+def check_fields(config, schema=SCHEMA):
+    """Every section and field of ``config`` is known to ``schema`` ({section: {field: check}}), none is missing,
+    and each passes its check; else one UserError naming the field (with a "did you mean" for a misspelling)."""
+    for section in config:
+        if section not in schema:
+            raise UserError('config.%s: unknown config section%s' % (section, _did_you_mean(section, list(schema))))
+    for section, fields in sorted(schema.items()):
+        values = config.get(section)
+        if not isinstance(values, dict):
+            raise UserError('config.%s is missing or not a section (an EasyDict of fields); copy it from '
+                            'pruned_train_config.py' % section)
+        for field in values:
+            if field not in fields:
+                raise UserError('config.%s.%s: unknown field%s' % (section, field, _did_you_mean(field, list(fields))))
+        for field, check in sorted(fields.items()):
+            if field not in values:
+                raise UserError('config.%s.%s is missing; copy it from pruned_train_config.py' % (section, field))
+            expected = check(values[field])
+            if expected is not None:
+                _fail('%s.%s' % (section, field), values[field],
+                      expected + SCHEMA_COMMENTS.get('%s.%s' % (section, field), ''))
+
+
 def validate_config(config, layer_names):
-    """Check every rule of the training config; return {layer: ratio} of the normalised pruned_ratio."""
-    train, data, model, test = config.TRAIN, config.DATA, config.MODEL, config.TEST
+    """Check every field and rule of the training config; return {layer: ratio} of the normalised pruned_ratio."""
+    check_fields(config)
+    train, data = config.TRAIN, config.DATA
     check_lr_schedule(train.lr_value_every_step, train.lr_decay_every_step)
-    check_positive_int('TRAIN.batch_size', train.batch_size)
-    check_positive_int('TRAIN.epoch', train.epoch)
-    check_positive_int('TRAIN.num_gpu', train.num_gpu)
-    check_positive_int('TRAIN.process_num', train.process_num, minimum=0)
-    check_positive_int('TRAIN.prefetch_size', train.prefetch_size)
-    check_positive_int('TRAIN.log_interval', train.log_interval)
     if train.batch_size % train.num_gpu:
         _fail('TRAIN.batch_size', train.batch_size, 'a multiple of TRAIN.num_gpu (%d)' % train.num_gpu)
-    if not isinstance(train.pruned_alpha, numbers.Real) or train.pruned_alpha < 0:
-        _fail('TRAIN.pruned_alpha', train.pruned_alpha, 'a number >= 0')
-    if train.optimizer not in ('momentum', 'adam'):
-        _fail('TRAIN.optimizer', train.optimizer, "'momentum' or 'adam'")
-    if train.pruned_loss not in ('activation', 'activation_per_image', 'group_lasso'):
-        _fail('TRAIN.pruned_loss', train.pruned_loss, "'activation', 'activation_per_image' or 'group_lasso'")
     check_input_size((data.hin, data.win), sides=('config.DATA.hin', 'config.DATA.win'))
-    for field in ('PIXEL_MEAN', 'PIXEL_STD'):
-        value = data[field]
-        if not isinstance(value, (list, tuple)) or len(value) != 3:
-            _fail('DATA.' + field, value, 'three numbers (R, G, B)')
-    if any(v <= 0 for v in data.PIXEL_STD):
-        _fail('DATA.PIXEL_STD', data.PIXEL_STD, 'three numbers > 0')
-    if not isinstance(model.width_mult, numbers.Real) or not model.width_mult > 0:
-        _fail('MODEL.width_mult', model.width_mult, 'a number > 0')
-    check_positive_int('MODEL.max_to_keep', model.max_to_keep)
-    if not 0 <= test.score_thres <= 1:
-        _fail('TEST.score_thres', test.score_thres, 'a score in [0, 1]')
-    if not 0 < test.iou_thres <= 1:
-        _fail('TEST.iou_thres', test.iou_thres, 'an IoU in (0, 1]')
-    check_positive_int('TEST.max_detect', test.max_detect)
     return check_pruned_ratio(train.pruned_ratio, layer_names)
 
 

@@ -134,3 +134,34 @@ def test_importing_lib_has_no_side_effect():
     assert proc.returncode == 0, proc.stderr[-2000:]
     count, _, verdict = proc.stdout.strip().splitlines()[-1].partition(' modules;')
     assert int(count) >= 40 and verdict.strip() == 'no side effect', proc.stdout
+
+
+SUBPROCESS_CALLS = ('run', 'call', 'check_call', 'check_output')
+
+
+def untimed_calls(source):
+    """(line, what) of subprocess calls without ``timeout=`` and of fixed sleeps of 0.5 s or more in ``source``
+    (a test waits on a condition, polling briefly, instead of sleeping and hoping)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        owner = getattr(node.func.value, 'id', None)
+        if owner == 'subprocess' and node.func.attr in SUBPROCESS_CALLS and \
+                not any(k.arg == 'timeout' for k in node.keywords):
+            found.append((node.lineno, 'subprocess.%s without timeout' % node.func.attr))
+        seconds = getattr(node.args[0], 'value', getattr(node.args[0], 'n', None)) if node.args else None
+        if owner == 'time' and node.func.attr == 'sleep' and isinstance(seconds, (int, float)) and seconds >= 0.5:
+            found.append((node.lineno, 'time.sleep(%s)' % seconds))
+    return found
+
+
+def test_every_subprocess_call_in_tests_has_a_timeout_and_no_fixed_sleeps():
+    assert untimed_calls('import subprocess, time\nsubprocess.run(["x"])\ntime.sleep(2)\n') \
+        == [(2, 'subprocess.run without timeout'), (3, 'time.sleep(2)')]
+    bad = []
+    for name in sorted(os.listdir(os.path.join(ROOT, 'tests'))):
+        if name.endswith('.py'):
+            with open(os.path.join(ROOT, 'tests', name)) as f:
+                bad += ['tests/%s:%d: %s' % (name, line, what) for line, what in untimed_calls(f.read())]
+    assert not bad, bad

@@ -52,6 +52,41 @@ def test_each_rule_rejects_a_bad_value(config, section, field, value, message):
     assert '\n' not in text
 
 
+@pytest.mark.parametrize('section, field, value, message', [
+    ('TRAIN', 'bach_size', 2, 'config.TRAIN.bach_size: unknown field; did you mean batch_size?'),
+    ('TRIAN', 'epoch', 2, 'config.TRIAN: unknown config section; did you mean TRAIN?'),
+    ('MODEL', 'l2_norm', [10.], 'config.MODEL.l2_norm = [10.0]: expected 3 finite numbers > 0'),
+    ('TRAIN', 'pruned_alpha', float('nan'), 'config.TRAIN.pruned_alpha = nan: expected a finite number in [0, inf)'),
+    ('TRAIN', 'momentum', float('inf'), 'config.TRAIN.momentum = inf: expected a finite number in [0, 1)'),
+    ('ANCHOR', 'sizes', [16, 32, 64, 128, 256], 'config.ANCHOR.sizes = [16, 32, 64, 128, 256]: expected 6 finite'),
+    ('ANCHOR', 'strides', [4, 8, 16, 32, 64, 128.5], 'config.ANCHOR.strides'),
+    ('ANCHOR', 'positive_iou', 1.5, 'config.ANCHOR.positive_iou = 1.5: expected an IoU in (0, 1]'),
+    ('TEST', 'score_thres', '0.5', "config.TEST.score_thres = '0.5': expected a score in [0, 1]"),
+    ('TEST', 'max_detect', 7.5, 'config.TEST.max_detect = 7.5: expected an integer >= 1'),
+    ('MODEL', 'fpn', 'yes', "config.MODEL.fpn = 'yes': expected bool"),
+    ('MODEL', 'fpn_dims', [64, 0], 'config.MODEL.fpn_dims'),
+    ('DATA', 'PIXEL_MEAN', [1., 2.], 'config.DATA.PIXEL_MEAN = [1.0, 2.0]: expected 3 finite numbers'),
+])
+def test_strict_fields_one_line_each(config, section, field, value, message):
+    """Unknown fields (with a suggestion), wrong types, non-finite numbers, list lengths tied to the network."""
+    config.setdefault(section, {})[field] = value
+    with pytest.raises(UserError) as err:
+        validate_config(config, PRUNABLE_LAYERS)
+    assert str(err.value).startswith(message) and '\n' not in str(err.value)
+
+
+@pytest.mark.parametrize('value', [256, [256] * 6, (128, 256)])
+def test_fpn_dims_may_be_one_count_or_a_list(config, value):
+    config.MODEL.fpn_dims = value
+    validate_config(config, PRUNABLE_LAYERS)
+
+
+def test_missing_field_is_named(config):
+    del config.TRAIN['momentum']
+    with pytest.raises(UserError, match=r'config.TRAIN.momentum is missing'):
+        validate_config(config, PRUNABLE_LAYERS)
+
+
 def test_pruned_ratio_forms():
     with_extras = check_pruned_ratio([0.25] * 19, PRUNABLE_LAYERS)
     assert with_extras['extra/extra_conv4'] == 0.25
@@ -75,7 +110,8 @@ def test_entry_points_reject_an_invalid_config(tmp_path):
                    'config.DATA.hin = 600\n' % ROOT)
     for command in (['tools/auto_freeze.py', '--config', str(bad), '--ckpt_path', 'x', '--output_path', str(tmp_path)],
                     ['mac.py', '--train_config', str(bad), '--plan']):
-        result = subprocess.run([sys.executable] + command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        result = subprocess.run([sys.executable] + command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                timeout=600)
         last_line = result.stderr.decode().strip().splitlines()[-1]
         assert result.returncode == 2, result.stderr.decode()[-2000:]
         assert last_line == 'error: config.DATA.hin = 600: expected a positive multiple of 32'

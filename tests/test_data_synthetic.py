@@ -151,13 +151,13 @@ def test_cli_writes_the_layout(tmp_path):
     out = str(tmp_path / 'cli')
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'make_synthetic_wider.py'), '--out=' + out,
                            '--train=2', '--val=2', '--seed=1', '--max_side=200', '--min_side=160', '--max_face=64'],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     for stem in MAT_FILES:
         assert os.path.isfile(os.path.join(out, 'eval_tools', 'ground_truth', stem + '.mat'))
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'make_synthetic_wider.py'), '--out=' + out,
                            '--min_face=50', '--max_face=10'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
+                          universal_newlines=True, timeout=600)
     assert proc.returncode == 2 and proc.stderr.startswith('error: ')
 
 

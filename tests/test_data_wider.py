@@ -110,7 +110,7 @@ def wider_root(tmp_path_factory):
 
 def run_prepare(*args):
     return subprocess.run([sys.executable, PREPARE] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True)
+                          universal_newlines=True, timeout=300)
 
 
 def test_prepare_round_trip_keeps_every_face(wider_root, tmp_path):
@@ -152,6 +152,42 @@ def test_missing_images_error_then_allow_missing(wider_root, tmp_path):
     proc = run_prepare('--wider_root=' + root, '--out_dir=' + str(tmp_path), '--allow_missing', '--keep_empty')
     assert proc.returncode == 0, proc.stderr
     assert 'train: 22 images' in proc.stdout and '2 missing' in proc.stdout
+
+
+def test_a_broken_val_split_changes_no_list(wider_root, tmp_path):
+    """Both lists are written only after both splits parse: break the val split (parsed second), and neither the
+    old train.txt nor the old val.txt changes."""
+    root = str(tmp_path / 'w')
+    shutil.copytree(wider_root, root)
+    out = tmp_path / 'lists'
+    out.mkdir()
+    (out / 'train.txt').write_text('old train\n')
+    (out / 'val.txt').write_text('old val\n')
+    val_gt = os.path.join(root, 'wider_face_split', 'wider_face_val_bbx_gt.txt')
+    with open(val_gt, 'a') as f:
+        f.write('0--Parade/extra.jpg\n1\n1 2 3\n')
+    proc = run_prepare('--wider_root=' + root, '--out_dir=' + str(out))
+    assert proc.returncode == 2 and proc.stderr.count('\n') == 1 and 'wider_face_val_bbx_gt.txt' in proc.stderr
+    assert (out / 'train.txt').read_text() == 'old train\n' and (out / 'val.txt').read_text() == 'old val\n'
+    assert sorted(os.listdir(str(out))) == ['train.txt', 'val.txt']
+
+
+def test_non_utf8_annotations_and_unwritable_out_dir_are_one_line(wider_root, tmp_path):
+    root = str(tmp_path / 'w')
+    shutil.copytree(wider_root, root)
+    train_gt = os.path.join(root, 'wider_face_split', 'wider_face_train_bbx_gt.txt')
+    with open(train_gt, 'rb') as f:
+        lines = f.read().split(b'\n')
+    lines[0] = lines[0].replace(b'.jpg', b'\xe9.jpg')
+    with open(train_gt, 'wb') as f:
+        f.write(b'\n'.join(lines))
+    proc = run_prepare('--wider_root=' + root, '--out_dir=' + str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.count('\n') == 1
+    assert 'wider_face_train_bbx_gt.txt:1: not UTF-8 text' in proc.stderr
+    blocked = tmp_path / 'file'
+    blocked.write_text('x')
+    proc = run_prepare('--wider_root=' + wider_root, '--out_dir=' + str(blocked / 'lists'))
+    assert proc.returncode == 2 and proc.stderr.count('\n') == 1 and 'is not writable' in proc.stderr
 
 
 def test_nothing_left_is_an_error(wider_root):

@@ -32,7 +32,7 @@ def pipeline(tmp_path_factory):
     out = str(folder / 'run')
     command = [sys.executable, 'demo.py', '--config', config_path, '--out', out, '--train_images', '300',
                '--val_images', '60', '--standard_epochs', '5', '--prune_epochs', '3', '--seed', '1']
-    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    result = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=3600)
     log = result.stdout.decode('utf-8', 'replace')
     assert result.returncode == 0, log[-6000:]
     return read_json(os.path.join(out, 'summary.json')), config_path, out
@@ -138,7 +138,7 @@ def test_readme_commands_exist_and_answer_help():
             'tools/ap_eval/evaluation.py', 'tools/prepare_wider_data.py'} <= set(scripts)
     for script in scripts:
         result = subprocess.run([sys.executable, script, '--help'], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, timeout=600)
         output = result.stdout.decode('utf-8', 'replace')
         assert result.returncode == 0 and 'usage:' in output, '%s --help:\n%s' % (script, output[-2000:])
     with open(os.path.join(ROOT, 'Makefile')) as f:

@@ -107,7 +107,7 @@ def test_frozen_graph_loads_in_the_other_tensorflow(dense, tmp_path):
               "np.savez(%r, **out)\n" % (ROOT, os.path.join(ROOT, 'tests'), dense[2],
                                           str(tmp_path / 'images.npy'), str(tmp_path / 'out.npz')))
     run = subprocess.run([python, '-c', script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, cwd=ROOT)
+                         universal_newlines=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     other, here = dict(np.load(str(tmp_path / 'out.npz'))), frozen_outputs(dense[2], IMAGES)
     # The random model's scores saturate at 1.0, and the two TF builds break NMS ties differently; what must
@@ -165,18 +165,19 @@ def write_tiny_config(path):
 
 def run_script(*args):
     return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'auto_freeze.py')] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT,
+                          timeout=600)
 
 
 def test_auto_freeze_cli_on_a_folder(dense, tmp_path):
     config, ckpt, pb, _, _ = dense
-    result = run_script('--ckpt_path=%s' % os.path.dirname(ckpt), '--output_path=%s' % tmp_path,
+    result = run_script('--ckpt_path=%s' % os.path.dirname(ckpt), '--output_path=%s' % (tmp_path / 'export'),
                         '--config=%s' % write_tiny_config(tmp_path / 'tiny_config.py'))
     assert result.returncode == 0, result.stderr
     assert 'checkpoint: %s' % ckpt in result.stdout
     for name in ('images:0', 'boxes:0', 'scores:0', 'num_detections:0', 'MB'):
         assert name in result.stdout
-    assert_same_detections(frozen_outputs(pb, IMAGES), frozen_outputs(str(tmp_path / 'detector.pb'), IMAGES))
+    assert_same_detections(frozen_outputs(pb, IMAGES), frozen_outputs(str(tmp_path / 'export' / 'detector.pb'), IMAGES))
 
 
 def test_auto_freeze_cli_errors(tmp_path):

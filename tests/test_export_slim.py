@@ -73,7 +73,8 @@ def test_auto_freeze_slim_cli_with_a_mask_flag(pruned, tmp_path):
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'auto_freeze.py'), '--ckpt_path=%s' % ckpt,
                              '--output_path=%s' % out, '--slim', '--mask=%s' % moved_mask,
                              '--config=%s' % config_path],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT,
+                            timeout=600)
     assert result.returncode == 0, result.stderr
     assert 'slim checkpoint: %s' % (out / 'slim' / 'epoch_3.ckpt') in result.stdout
     expected, actual = frozen_outputs(slim_pb, IMAGES), frozen_outputs(str(out / 'detector.pb'), IMAGES)

@@ -37,7 +37,7 @@ def test_vis_cli_writes_annotated_images(tmp_path):
     out = tmp_path / 'out'
     run = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'vis.py'), '--model=%s' % pb,
                           '--images=%s' % (tmp_path / 'images'), '--out=%s' % out, '--score=0.5'],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stderr
     assert '1 faces' in run.stdout and 'unreadable' in run.stdout
     drawn = cv2.imread(str(out / 'event' / 'a.jpg'))

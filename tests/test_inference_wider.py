@@ -162,6 +162,20 @@ def test_skip_existing_keeps_written_files(detector, wider_dir, tmp_path):
     assert read_result(kept)[1] == 1
 
 
+def test_skip_existing_redoes_results_of_unreadable_images(detector, wider_dir, tmp_path):
+    """A result written with 0 detections for an unreadable image is redone once the image is fixed."""
+    result = str(tmp_path / 'result')
+    items = wi.list_images(wider_dir)
+    broken = [item for item in items if item.name == 'broken'][0]
+    wi.run_wider(detector, items, result, progress=False)
+    assert read_result(result_path(result, broken.event, broken.name))[1] == 0
+    cv2.imwrite(broken.path, bgr_image(200, 300, SQUARE))  # fixed (still named .jpg)
+    summary = wi.run_wider(detector, items, result, skip_existing=True, progress=False)
+    assert (summary.written, summary.skipped, summary.unreadable) == (1, 3, [])
+    assert read_result(result_path(result, broken.event, broken.name))[1] == 1
+    assert sorted(os.listdir(os.path.join(result, broken.event))) == ['broken.txt', 'face2.txt']
+
+
 def test_image_lists_from_mat_and_txt(wider_dir, tmp_path):
     mat = str(tmp_path / 'wider_face_val.mat')
     events = np.empty((2, 1), object)
@@ -200,7 +214,8 @@ def test_list_errors(tmp_path):
 
 def run_wider_script(*args):
     return subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'wider.py')] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=ROOT,
+                          timeout=300)
 
 
 def test_wider_cli(wider_dir, tmp_path):

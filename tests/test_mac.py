@@ -40,7 +40,7 @@ def run_script(setup, *flags):
     """mac.py in a subprocess (what users run)."""
     command = [sys.executable, os.path.join(ROOT, 'mac.py'), '--config=' + setup['mac_config']] + list(flags)
     return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                          cwd=setup['folder'])
+                          cwd=setup['folder'], timeout=600)
 
 
 def run_mac(setup, capsys, *flags):

@@ -73,7 +73,7 @@ def _child(directory):
 
 def test_two_towers_equal_one_tower(tmp_path):
     out = subprocess.run([sys.executable, os.path.abspath(__file__), str(tmp_path)], cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
     assert out.returncode == 0, out.stderr.decode()[-3000:]
     result = json.loads(out.stdout.decode().strip().splitlines()[-1])
     np.testing.assert_allclose(result['two'], result['one'], rtol=1e-4, atol=1e-4)

@@ -83,6 +83,10 @@ def parse_args(argv=None):
                         help='number of calibration images for --tflite=int8 (default 100)')
     parser.add_argument('--calib_source', default=None,
                         help='calibration images for int8: a sample list or a folder (default: DATA.val_txt_path)')
+                        help='also write a SavedModel with a serving_default signature to DIR (a new folder, '
+                             'or one an earlier --saved_model run wrote; never the output folder)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an existing non-empty --output_path this tool did not make')
     parser.add_argument('--config', default=os.path.join(ROOT, 'pruned_train_config.py'),
                         help='config module (model structure, anchors, TEST thresholds)')
     return parser.parse_args(argv)
@@ -94,6 +98,7 @@ def main(argv=None):
     setup_tensorflow()
     from lib.checkpoint import resolve_checkpoint
     from lib.common.errors import UserError
+    from lib.common.outputs import check_disjoint, claim_output_dir
     from lib.config import dense_architecture, load_training_config
     from lib.export import freeze
     from lib.pruning.slimming import slim_checkpoint_for
@@ -109,6 +114,13 @@ def main(argv=None):
     config = load_training_config(args.config)
     input_size = parse_input_size(args.input_size, config)
     ckpt, how = resolve_checkpoint(args.ckpt_path)
+    inputs = {'--ckpt_path': os.path.dirname(os.path.abspath(ckpt))}
+    check_disjoint(inputs, {'--output_path': args.output_path}, allow_inside=True)
+    if args.saved_model:
+        check_disjoint(dict(inputs, **{'--output_path': args.output_path}), {'--saved_model': args.saved_model},
+                       allow_inside=True)
+        freeze.check_saved_model_dir(args.saved_model)
+    claim_output_dir(args.output_path, 'auto_freeze', args.overwrite, '--output_path')
     print('checkpoint: %s (%s)' % (ckpt, how))
     if args.slim:
         slim_ckpt = slim_checkpoint_for(ckpt, dense_architecture(config), os.path.join(args.output_path, 'slim'),

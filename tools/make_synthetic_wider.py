@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.data.synthetic import CROWD_FACES, CROWD_MAX_FACE, make_synthetic_wider  # noqa: E402
 from lib.common.cli import main_entry  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
+from lib.common.outputs import claim_output_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -25,6 +26,9 @@ def parse_args(argv=None):
     parser.add_argument('--crowd', action='store_true',
                         help='crowd scenes: hundreds of small faces an image (%d..%d drawn, at most %d px high; '
                              '--max_faces unused)' % (CROWD_FACES + (CROWD_MAX_FACE,)))
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an existing non-empty --out this tool did not make (files of the same '
+                             'name are replaced)')
     return parser.parse_args(argv)
 
 
@@ -33,6 +37,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.train < 0 or args.val < 0:
         raise UserError('--train and --val must be >= 0, got %d and %d' % (args.train, args.val))
+    if args.train == 0 and args.val == 0:
+        raise UserError('--train=0 --val=0 writes nothing; ask for at least one image')
+    claim_output_dir(args.out, 'make_synthetic_wider', args.overwrite)
     start = time.time()
     try:
         made = make_synthetic_wider(args.out, args.train, args.val, args.seed, args.min_side, args.max_side,

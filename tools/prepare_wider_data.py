@@ -1,5 +1,6 @@
 """WIDER FACE annotations -> train.txt / val.txt (``path| x1,y1,x2,y2,1 ...`` one image a line)."""
 import argparse
+import contextlib
 import os
 import sys
 
@@ -8,6 +9,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from lib.data.sample_list import write_sample_list  # noqa: E402
 from lib.data.wider import SPLITS, convert_split  # noqa: E402
 from lib.common.cli import main_entry  # noqa: E402
+from lib.common.io import atomic_path  # noqa: E402
+from lib.common.outputs import check_writable_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -31,11 +34,14 @@ def parse_args(argv=None):
 @main_entry
 def main(argv=None):
     args = parse_args(argv)
+    check_writable_dir(args.out_dir, '--out_dir')
     converted = [(split,) + convert_split(args.wider_root, split, args.min_size, args.skip_invalid,
                                           args.keep_empty, args.allow_missing) for split in SPLITS]
-    for split, samples, stats in converted:  # written only once every split parsed cleanly
-        out = os.path.join(args.out_dir, '%s.txt' % split)
-        write_sample_list(out, samples)
+    outs = [os.path.join(args.out_dir, '%s.txt' % split) for split in SPLITS]
+    with contextlib.ExitStack() as stack:  # every list written to a temp file first, renamed only if all were
+        for out, (_, samples, _) in zip(outs, converted):
+            write_sample_list(stack.enter_context(atomic_path(out)), samples)
+    for out, (split, samples, stats) in zip(outs, converted):
         dropped = ', '.join('%d %s' % (stats.dropped[r], r) for r in ('degenerate', 'invalid', 'small'))
         print('%s: %d images, %d faces -> %s; dropped faces: %s; images skipped: %d without faces, %d missing'
               % (split, stats.images, stats.faces, out, dropped, stats.empty_skipped, len(stats.missing)))

@@ -19,6 +19,8 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='folder receiving the annotated images')
     parser.add_argument('--score', type=float, default=0.5, help='draw boxes with at least this score')
     parser.add_argument('--threads', type=int, default=None, help='TensorFlow threads (default: all cores)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an existing non-empty --out this tool did not make')
     parser.add_argument('--show', action='store_true', help='also show each image in a window (any key: next)')
     return parser.parse_args(argv)
 
@@ -42,9 +44,12 @@ def main(argv=None):
     import cv2
     from lib.common.errors import UserError
     from lib.common.image import read_image
+    from lib.common.outputs import check_disjoint, claim_output_dir
     from lib.inference.detector import FaceDetector
     from lib.inference.visualize import draw_detections, write_rgb_image
     paths = image_paths(args.images)
+    check_disjoint({'--images': args.images, '--model': args.model}, {'--out': args.out})
+    claim_output_dir(args.out, 'vis', args.overwrite)
     root = args.images if os.path.isdir(args.images) else os.path.dirname(args.images)
     with FaceDetector(args.model, threads=args.threads) as detector:
         for path in paths:

@@ -39,6 +39,8 @@ def parse_args(argv=None):
     parser.add_argument('--score', type=float, default=0.,
                         help='drop boxes under this score (the graph applies config.TEST.score_thres already)')
     parser.add_argument('--threads', type=int, default=None, help='TensorFlow threads (default: all cores)')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='write into an existing non-empty --result folder this tool did not make')
     parser.add_argument('--skip_existing', action='store_true', help='keep result files already written (resume)')
     return parser.parse_args(argv)
 
@@ -49,6 +51,7 @@ def main(argv=None):
     setup_logging()
     setup_tensorflow()
     from lib.common.errors import UserError
+    from lib.common.outputs import check_disjoint, claim_output_dir
     from lib.inference.detector import FaceDetector
     from lib.inference.wider import DEFAULT_MAX_PIXELS, list_images, run_wider
     original = args.protocol == 'original'
@@ -59,6 +62,11 @@ def main(argv=None):
     if args.max_size < 32 * 32:
         raise UserError('--max_size=%d: expected a pixel count >= 1024' % args.max_size)
     items = list_images(args.data_dir, args.list_file)
+    inputs = {'--data_dir': args.data_dir, '--model': args.model}
+    if args.list_file:
+        inputs['--list'] = args.list_file
+    check_disjoint(inputs, {'--result': args.result})
+    claim_output_dir(args.result, 'wider', args.overwrite, '--result')
     with FaceDetector(args.model, threads=args.threads) as detector:
         summary = run_wider(detector, items, args.result, args.score, args.max_size, args.multi_scale, args.flip,
                             args.skip_existing, max_boxes=args.max_boxes, original=original)

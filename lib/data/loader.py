@@ -1,9 +1,10 @@
 """Batches for training and validation, made in worker processes.
 
-The parent decides each epoch's order and splits it into batches; batch b goes to worker b % process_num
-(so no sample is repeated within an epoch) and comes back in order. Each worker owns a RandomState seeded by
-(seed, epoch, worker id), so a run is reproducible for a given process_num, and process_num=0 (in-process)
-equals process_num=1. At most ``prefetch_size`` batches (at least one a worker) are in flight; their arrays
+The parent decides each epoch's order (``epoch_order``: a function of (seed, epoch) only) and splits it into
+batches; batch b goes to worker b % process_num (so no sample is repeated within an epoch) and comes back in
+order. Batch b of epoch e is augmented with a RandomState seeded by (seed, e, b), so a batch is the same whatever
+process_num is and whichever batches came before it: ``epoch(e, skip=s)`` yields exactly the batches s, s+1, ...
+of the full epoch, which is how a resumed training continues the sample sequence of an uninterrupted one. At most ``prefetch_size`` batches (at least one a worker) are in flight; their arrays
 come back through shared memory, not pickled through a pipe. Workers ignore SIGINT (the parent
 handles Ctrl-C), exit when the parent dies, and are ended by close(); an exception in a worker (say in
 target_fn) is raised in the parent as WorkerError with the worker's traceback.
@@ -129,16 +130,21 @@ class SlotBuffer(object):
         return batch
 
 
-def _worker_rng(seed, epoch, worker_id):
-    """The augmentation RNG of one worker in one epoch (worker 0 also serves process_num=0)."""
-    return np.random.RandomState([seed % (1 << 32), epoch, worker_id, 1])
+def epoch_order(num_samples, seed, epoch):
+    """The training order of epoch ``epoch``: a permutation of range(num_samples) that depends on (seed, epoch)
+    only (not on the process, the workers or what ran before), so a resumed or sharded run can recompute it."""
+    return np.random.RandomState([seed % (1 << 32), epoch, 0]).permutation(num_samples)
 
 
-def _worker_main(maker, buffer, seed, worker_id, tasks, results, parent_pid):
-    """Worker loop: a task is (run id, epoch, indices, slot) or None to stop; a new run id restarts the RNG."""
+def batch_rng(seed, epoch, batch_index):
+    """The augmentation RNG of batch ``batch_index`` of epoch ``epoch``."""
+    return np.random.RandomState([seed % (1 << 32), epoch, batch_index, 1])
+
+
+def _worker_main(maker, buffer, seed, tasks, results, parent_pid):
+    """Worker loop: a task is (epoch, batch index, indices, slot) or None to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)
-    run, rng = None, None
     while True:
         if not tasks.poll(POLL_S):
             if os.getppid() != parent_pid:
@@ -150,11 +156,9 @@ def _worker_main(maker, buffer, seed, worker_id, tasks, results, parent_pid):
             return
         if task is None:
             return
-        run_id, epoch, indices, slot = task
-        if run_id != run:
-            run, rng = run_id, _worker_rng(seed, epoch, worker_id)
+        epoch, batch_index, indices, slot = task
         try:
-            batch, bad = maker.batch(indices, rng)
+            batch, bad = maker.batch(indices, batch_rng(seed, epoch, batch_index))
             results.send(('ok', None if batch is None else buffer.pack(slot, batch), bad))
         except (IOError, OSError):  # the parent is gone or closed the pipe
             return
@@ -188,7 +192,7 @@ class BatchLoader(object):
         self._maker = BatchMaker(self.samples, input_size, self.training, target_fn, tuple(pixel_mean),
                                  tuple(anchor_sizes))
         self._quota = max(1, prefetch_size // max(1, self.process_num))
-        self._workers, self._outstanding, self._sent, self._run = [], [], [], 0
+        self._workers, self._outstanding, self._sent = [], [], []
         if self.process_num:
             # room for the images plus targets of about twice their size (anchor labels and offsets)
             image_bytes = self.batch_size * input_size[0] * input_size[1] * 3
@@ -211,8 +215,7 @@ class BatchLoader(object):
                 task_recv, task_send = ctx.Pipe(duplex=False)
                 result_recv, result_send = ctx.Pipe(duplex=False)
                 proc = ctx.Process(target=_worker_main, name='data-worker-%d' % worker_id,
-                                   args=(self._maker, self._buffer, self.seed, worker_id, task_recv, result_send,
-                                         os.getpid()))
+                                   args=(self._maker, self._buffer, self.seed, task_recv, result_send, os.getpid()))
                 proc.daemon = True
                 proc.start()
                 task_recv.close()
@@ -229,10 +232,8 @@ class BatchLoader(object):
         return [proc.pid for proc, _, _ in self._workers]
 
     def _order(self, index):
-        good = np.array([i for i in range(len(self.samples)) if i not in self.bad], np.int64)
-        if self.training:
-            good = np.random.RandomState([self.seed % (1 << 32), index, 0]).permutation(good)
-        return good
+        order = epoch_order(len(self.samples), self.seed, index) if self.training else range(len(self.samples))
+        return np.array([i for i in order if i not in self.bad], np.int64)
 
     def __len__(self):
         n = len(self.samples) - len(self.bad)
@@ -243,14 +244,13 @@ class BatchLoader(object):
         return [order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
                 for b in range(len(order) // self.batch_size if self.training else len(self))]
 
-    def epoch(self, index):
-        """Iterator over the batches of epoch ``index``; one epoch iterator at a time (starting a new one drops
-        what is left of the previous)."""
-        batches = self._batches(index)
+    def epoch(self, index, skip=0):
+        """Iterator over the batches of epoch ``index`` from batch ``skip`` on (a resumed epoch); one epoch iterator
+        at a time (starting a new one drops what is left of the previous)."""
+        batches = list(enumerate(self._batches(index)))[skip:]
         if not self.process_num:
-            rng = _worker_rng(self.seed, index, 0)
-            for indices in batches:
-                batch, bad = self._maker.batch(indices, rng)
+            for batch_index, indices in batches:
+                batch, bad = self._maker.batch(indices, batch_rng(self.seed, index, batch_index))
                 self.bad.update(bad)
                 if batch is not None:
                     yield batch
@@ -258,7 +258,6 @@ class BatchLoader(object):
         if not self._workers:
             raise WorkerError('the loader is closed')
         self._drain()
-        self._run += 1
         n = self.process_num
         queues = [batches[k::n] for k in range(n)]
         done = [0] * n
@@ -266,7 +265,8 @@ class BatchLoader(object):
         def feed(k):
             while self._outstanding[k] < self._quota and done[k] < len(queues[k]):
                 slot = k * self._quota + self._sent[k] % self._quota
-                self._send(k, (self._run, index, queues[k][done[k]], slot))
+                batch_index, indices = queues[k][done[k]]
+                self._send(k, (index, batch_index, indices, slot))
                 done[k] += 1
                 self._sent[k] += 1
                 self._outstanding[k] += 1

@@ -5,7 +5,7 @@ import os
 import numpy as np
 
 from lib.common.errors import UserError, where
-from lib.common.io import write_text
+from lib.common.io import read_text_lines, write_text
 
 EXPECTED = "'path| x1,y1,x2,y2,1 x1,y1,x2,y2,1 ...'"
 
@@ -51,16 +51,15 @@ def read_sample_list(path):
     if not os.path.isfile(path):
         raise UserError('sample list not found: %s (run tools/prepare_wider_data.py first)' % path)
     samples = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            image_path, bar, rest = line.rpartition('|')
-            if not bar or not image_path.strip():
-                raise UserError('%s: expected %s, got %r' % (where(path, lineno), EXPECTED, line[:80]))
-            boxes = [_parse_box(path, lineno, i + 1, t) for i, t in enumerate(rest.split())]
-            samples.append((image_path.strip(), np.array(boxes, dtype=np.float32).reshape(-1, 4)))
+    for lineno, line in enumerate(read_text_lines(path), 1):
+        line = line.strip()
+        if not line:
+            continue
+        image_path, bar, rest = line.rpartition('|')
+        if not bar or not image_path.strip():
+            raise UserError('%s: expected %s, got %r' % (where(path, lineno), EXPECTED, line[:80]))
+        boxes = [_parse_box(path, lineno, i + 1, t) for i, t in enumerate(rest.split())]
+        samples.append((image_path.strip(), np.array(boxes, dtype=np.float32).reshape(-1, 4)))
     if not samples:
         raise UserError('%s: no samples in the list; expected lines %s' % (path, EXPECTED))
     return samples

@@ -12,6 +12,7 @@ import numpy as np
 
 from lib.common.errors import UserError, where
 from lib.common.image import is_image_file
+from lib.common.io import read_text_lines
 
 BOX_FIELDS = ('x', 'y', 'w', 'h')
 LABEL_FIELDS = ('blur', 'expression', 'illumination', 'invalid', 'occlusion', 'pose')
@@ -65,8 +66,7 @@ class _Lines(object):
     """Non-blank lines of a file with their 1-based line numbers; peek/next like a tokenizer."""
 
     def __init__(self, path):
-        with open(path) as f:
-            self.items = [(i + 1, line.strip()) for i, line in enumerate(f) if line.strip()]
+        self.items = [(i + 1, line.strip()) for i, line in enumerate(read_text_lines(path)) if line.strip()]
         self.pos = 0
         self.last_line = self.items[-1][0] if self.items else 0
 

@@ -17,12 +17,14 @@ import tensorflow.compat.v1 as tf
 
 from lib.checkpoint import load_arch
 from lib.common.errors import UserError
-from lib.common.io import atomic_path
+from lib.common.io import atomic_path, write_json
+from lib.common.outputs import MARKER, made_by
 from lib.config import dense_architecture, inference_graph
 from lib.model.dsfd import INPUT_NAME, ORIGINAL_NAMES, OUTPUT_NAMES
 
 SERVING_TAG = 'serve'
 SERVING_SIGNATURE = 'serving_default'
+SAVED_MODEL_TOOL = 'saved_model'
 
 
 def checkpoint_arch(ckpt_prefix, config):
@@ -41,6 +43,9 @@ def _restore(session, ckpt_prefix):
         raise UserError('checkpoint %s does not fit the architecture built from the config (%s); check '
                         'config.MODEL (width_mult, fpn, dual_mode, maxout) or, for a pruned checkpoint, pass '
                         '--slim' % (ckpt_prefix, first_line[:300]))
+    except tf.errors.OpError as err:
+        raise UserError('checkpoint %s is truncated or corrupt (%s: %s); use another checkpoint, e.g. the previous '
+                        'epoch\'s' % (ckpt_prefix, type(err).__name__, str(err.message).strip().split('\n')[0][:200]))
 
 
 def strip_default_attrs(graph_def):
@@ -73,15 +78,28 @@ def write_graph_def(graph_def, output_path):
     return os.path.getsize(output_path)
 
 
+def check_saved_model_dir(export_dir):
+    """A UserError unless ``export_dir`` is new, empty, or an earlier export (which may be replaced)."""
+    if os.path.exists(export_dir) and not os.path.isdir(export_dir):
+        raise UserError('SavedModel folder %s is a file; choose a new folder' % export_dir)
+    if os.path.isdir(export_dir) and os.listdir(export_dir) and not made_by(export_dir, SAVED_MODEL_TOOL):
+        raise UserError('SavedModel folder %s exists, is not empty and is not an earlier export; choose a new '
+                        'folder (nothing there is deleted)' % export_dir)
+
+
 def write_saved_model(graph_def, export_dir):
     """A SavedModel of the frozen graph with a ``serving_default`` signature (what TF Serving loads).
 
-    Written into a temp folder beside ``export_dir`` and renamed, replacing an older export.
+    Built in a fresh temp folder beside ``export_dir`` (with the output marker of lib.common.outputs) and renamed
+    to it. An existing non-empty ``export_dir`` is an error unless it is an earlier export (it carries the marker):
+    that one is moved aside, deleted once the new export is in place, and moved back if that fails.
     """
-    parent = os.path.dirname(os.path.abspath(export_dir))
+    export_dir = os.path.abspath(export_dir)
+    check_saved_model_dir(export_dir)
+    parent = os.path.dirname(export_dir)
     os.makedirs(parent, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix='.saved_model.', dir=parent)
-    staging = os.path.join(tmp_dir, 'export')
+    staging, old = os.path.join(tmp_dir, 'export'), os.path.join(tmp_dir, 'old')
     try:
         with tf.Graph().as_default() as graph:
             tf.import_graph_def(graph_def, name='')
@@ -93,9 +111,15 @@ def write_saved_model(graph_def, export_dir):
                 builder.add_meta_graph_and_variables(session, [SERVING_TAG], strip_default_attrs=True,
                                                      signature_def_map={SERVING_SIGNATURE: signature})
                 builder.save()
+        write_json(os.path.join(staging, MARKER), {'tool': SAVED_MODEL_TOOL})
         if os.path.isdir(export_dir):
-            shutil.rmtree(export_dir)
-        os.replace(staging, export_dir)
+            os.rename(export_dir, old)  # empty, or ours (replace)
+        try:
+            os.rename(staging, export_dir)
+        except OSError:
+            if os.path.isdir(old):
+                os.rename(old, export_dir)
+            raise
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from lib.anchors.matcher import iou_matrix
 from lib.common.errors import UserError
+from lib.common.io import write_text
 from lib.common.image import is_image_file, read_image, resize_image
 from lib.data.sample_list import read_sample_list
 from lib.evaluation.ground_truth import val_images
@@ -30,6 +31,7 @@ DEFAULT_MAX_PIXELS = 1700 * 1200   # the largest pass of any image, in pixels
 MAX_ENLARGE = 3.                   # multi-scale never enlarges beyond this factor
 VOTE_IOU = 0.3
 ORIGINAL_MAX_PIXELS = 1000 * 1000  # the original's cap: no pass is larger than 1 Mpx
+UNREADABLE_SUFFIX = '.unreadable'  # beside a result written with 0 detections for an unreadable image
 
 ImageItem = collections.namedtuple('ImageItem', 'event name path')
 ImageItem.__doc__ = 'One image to run: its event folder, its name without extension, its file path.'
@@ -233,17 +235,28 @@ def prefetch_images(items, queue_size=16):
 WiderRunSummary = collections.namedtuple('WiderRunSummary', 'written skipped unreadable seconds')
 
 
+def _unreadable_marker(result_dir, item):
+    """The file that marks ``item``'s result as written for an unreadable image."""
+    return result_path(result_dir, item.event, item.name) + UNREADABLE_SUFFIX
+
+
+def _has_good_result(result_dir, item):
+    return os.path.isfile(result_path(result_dir, item.event, item.name)) and \
+        not os.path.exists(_unreadable_marker(result_dir, item))
+
+
 def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAULT_MAX_PIXELS, multi_scale=False,
               flip=False, skip_existing=False, progress=True, max_boxes=None, original=False):
     """Detect every image of ``items`` and write its result file; unreadable images get 0 detections.
 
-    ``skip_existing`` leaves images whose result file exists untouched (resume a killed run); ``max_boxes``
+    ``skip_existing`` leaves images whose result file exists untouched (resume a killed run), except those written
+    for an unreadable image (marked by ``<result>.unreadable`` beside it), which are tried again; ``max_boxes``
     caps the voted boxes of an image (multi-scale / flip / original); ``original`` runs the original's protocol
     (``detect_original``; max_pixels, multi_scale and flip are then unused).
     """
     skipped = 0
     if skip_existing:
-        todo = [item for item in items if not os.path.isfile(result_path(result_dir, item.event, item.name))]
+        todo = [item for item in items if not _has_good_result(result_dir, item)]
         skipped = len(items) - len(todo)
         items = todo
     unreadable = []
@@ -254,6 +267,7 @@ def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAUL
             unreadable.append(item.path)
             log.warning('cannot read %s; writing 0 detections', item.path)
             detections = np.zeros((0, 5), np.float32)
+            write_text(_unreadable_marker(result_dir, item), item.path + '\n')  # first: a kill leaves it redone
         elif original:
             detections = detect_original(detector, image, score_threshold, max_boxes or 750)
         elif multi_scale or flip:
@@ -262,6 +276,8 @@ def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAUL
         else:
             detections = detect_single_scale(detector, image, score_threshold, max_pixels)
         write_result(result_dir, item.event, item.name, detections)
+        if image is not None and os.path.exists(_unreadable_marker(result_dir, item)):
+            os.remove(_unreadable_marker(result_dir, item))
         bar.update(1)
     bar.close()
     return WiderRunSummary(len(items), skipped, unreadable, time.time() - start)

@@ -5,23 +5,28 @@ steps, measures the val loss (detection loss only, no augmentation), and saves t
 optimized/ checkpoint on a new best, and rolling checkpoints in between. Any NaN/Inf loss stops it with a UserError.
 """
 import contextlib
-import itertools
+import functools
 import logging
 import os
 import time
 
+import cv2
 import numpy as np
 import tensorflow.compat.v1 as tf
 from tqdm import tqdm
 
 from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
-from lib.data.loader import BatchLoader
+from lib.common.image import is_image_file
+from lib.common.outputs import check_writable_dir, claim_output_dir, made_by
+from lib.data.loader import BatchLoader, WorkerError
 from lib.data.sample_list import read_sample_list
 from lib.common.errors import UserError
+from lib.checkpoint import variable_name
 from lib.config import validate_config
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.train import checkpoints
+from lib.train.faults import Hooks, slots_digest
 from lib.train.graph import build_train_graph
 from lib.train.restore import start_arch
 from lib.train.schedule import learning_rate_at
@@ -53,26 +58,28 @@ class Throughput(object):
 class Checkpoints(object):
     """The three checkpoint folders of a run and the newest good checkpoint written or resumed from."""
 
-    def __init__(self, model_path, max_to_keep, arch):
+    def __init__(self, model_path, max_to_keep, arch, hooks=None):
         var_list = tf.global_variables()
         self.model_path = model_path
-        self.epochs = checkpoints.CheckpointFolder(model_path, var_list, max_to_keep, arch)
-        self.optimized = checkpoints.CheckpointFolder(
-            os.path.join(model_path, checkpoints.OPTIMIZED_DIR), var_list, max_to_keep, arch)
-        self.rolling = checkpoints.CheckpointFolder(
-            os.path.join(model_path, checkpoints.ROLLING_DIR), var_list, 1, arch)
+        folder = functools.partial(checkpoints.CheckpointFolder, var_list=var_list, arch=arch, hooks=hooks)
+        self.epochs = folder(model_path, max_to_keep=max_to_keep, kind='epoch')
+        self.optimized = folder(os.path.join(model_path, checkpoints.OPTIMIZED_DIR), max_to_keep=max_to_keep,
+                                kind='optimized')
+        self.rolling = folder(os.path.join(model_path, checkpoints.ROLLING_DIR), max_to_keep=1, kind='rolling')
         self.last_good = None
 
     def save_epoch(self, session, epoch):
-        self.last_good = self.epochs.save(session, checkpoints.epoch_checkpoint_path(self.model_path, epoch))
+        self.last_good = self.epochs.save(session, checkpoints.epoch_checkpoint_path(self.model_path, epoch),
+                                          tag=epoch)
         return self.last_good
 
     def save_optimized(self, session, epoch, val_loss):
-        return self.optimized.save(session, checkpoints.optimized_checkpoint_path(self.model_path, epoch, val_loss))
+        return self.optimized.save(session, checkpoints.optimized_checkpoint_path(self.model_path, epoch, val_loss),
+                                   tag=epoch)
 
     def save_rolling(self, session, global_step):
         self.last_good = self.rolling.save(session, checkpoints.rolling_checkpoint_prefix(self.model_path),
-                                           global_step=global_step)
+                                           global_step=global_step, tag=global_step)
         return self.last_good
 
 
@@ -125,13 +132,18 @@ def _initialise(session, graph, ckpts, resume, pretrained, config):
 
 
 def _validate(session, graph, loader, step, ckpts):
-    """Mean detection loss per image over the val set."""
+    """Mean detection loss per image over the val set; no readable val image is a UserError (a val loss of 0
+    would be saved as the best model for good)."""
     total, images = 0., 0
     for batch in loader.epoch(0):
         count = len(batch['images'])
         total += session.run(graph.val_loss, _feed(graph, batch)) * count
         images += count
-    val_loss = total / max(images, 1)
+    if not images:
+        raise UserError('no image of the val list could be read (%d tried, e.g. %s); fix config.DATA.val_txt_path '
+                        'or its images (nothing was saved for this epoch)'
+                        % (len(loader.samples), loader.samples[0][0]))
+    val_loss = total / images
     _finite_or_stop({'val_loss': val_loss}, step, ckpts, 'the val loss')
     return val_loss
 
@@ -139,8 +151,8 @@ def _validate(session, graph, loader, step, ckpts):
 class _EpochRunner(object):
     """Runs the training steps of one epoch: feeding, logging, summaries, rolling checkpoints, NaN checks."""
 
-    def __init__(self, session, graph, writer, ckpts, config):
-        self.session, self.graph, self.writer, self.ckpts = session, graph, writer, ckpts
+    def __init__(self, session, graph, writer, ckpts, config, hooks):
+        self.session, self.graph, self.writer, self.ckpts, self.hooks = session, graph, writer, ckpts, hooks
         self.log_interval = config.TRAIN.log_interval
         self.rolling_secs = config.TRAIN.rolling_checkpoint_secs
         self.last_rolling = time.time()
@@ -157,6 +169,8 @@ class _EpochRunner(object):
                 out = self.session.run(run, _feed(self.graph, batch))
                 throughput.compute_seconds += time.time() - start
                 throughput.images += len(batch['images'])
+                self.hooks.record(step + 1, *batch['paths'])
+                self.hooks.point('step', step + 1)
                 _finite_or_stop(out['losses'], step, self.ckpts, 'the training loss')
                 self._report(out, step, epoch, throughput, bar)
         return throughput
@@ -190,18 +204,83 @@ class _EpochRunner(object):
 
 
 def _finish_epoch(session, graph, ckpts, writer, epoch, val_loss, best):
-    """Store the train state, write the epoch checkpoint and, on a new best, the optimized one."""
+    """Store the train state, write the epoch checkpoint and, on a new best, the optimized one: a set, journaled
+    so that a kill in between is completed or rolled back at the next start (``_settle_interrupted_set``)."""
     step = int(session.run(graph.global_step))
     is_best = val_loss < best
     best = min(best, val_loss)
     graph.state.write(session, epoch, step, best)
     writer.add_summary(scalar_summary('loss/val_loss', val_loss), step)
     writer.flush()
+    checkpoints.begin_set(ckpts.model_path, epoch, float(val_loss), bool(is_best))
     path = ckpts.save_epoch(session, epoch)
     log.info('epoch %d: val loss %.3f (%.6f), saved %s', epoch, val_loss, val_loss, path)
     if is_best:
         log.info('new best val loss %.3f: saved %s', val_loss, ckpts.save_optimized(session, epoch, val_loss))
+    checkpoints.end_set(ckpts.model_path)
     return best
+
+
+def _settle_interrupted_set(session, ckpts, resume):
+    """Complete the checkpoint set a kill interrupted when training resumed from its epoch checkpoint (write the
+    missing optimized one from the restored weights), else roll it back (that epoch is trained again)."""
+    journal = checkpoints.interrupted_set(ckpts.model_path)
+    if journal is None:
+        return
+    epoch = journal.get('epoch')
+    if epoch is not None and resume == checkpoints.epoch_checkpoint_path(ckpts.model_path, epoch):
+        optimized = checkpoints.optimized_checkpoint_path(ckpts.model_path, epoch, journal['val_loss'])
+        if journal['best'] and optimized not in ckpts.optimized.listed:
+            ckpts.save_optimized(session, epoch, journal['val_loss'])
+        log.info('completed the checkpoint set of epoch %s interrupted by a kill', epoch)
+    else:
+        log.info('rolled back the checkpoint set of epoch %s interrupted by a kill: the epoch is trained again', epoch)
+    checkpoints.end_set(ckpts.model_path)
+
+
+def _trace_start(session, graph, hooks):
+    """Test-only trace (lib.train.faults): the global step, the LR read from the graph and the optimizer state."""
+    if hooks.trace:
+        variables = tf.global_variables()
+        values = dict(zip([variable_name(v) for v in variables], session.run(variables)))
+        step, lr = session.run([graph.global_step, graph.learning_rate])
+        hooks.record('start', int(step), repr(float(lr)), slots_digest(values))
+
+
+def _check_model_path(model_path):
+    """The checkpoint folder: writable (checked now, not at the first save an epoch later), and either new or
+    empty, or one training wrote before (marker or checkpoints); never someone else's folder."""
+    listed = os.path.isfile(os.path.join(model_path, 'checkpoint'))
+    if os.path.isdir(model_path) and os.listdir(model_path) and not listed and not made_by(model_path, 'train'):
+        raise UserError('config.MODEL.model_path = %s is a non-empty folder that holds no training checkpoints; '
+                        'choose a new or empty folder (nothing there is changed)' % model_path)
+    check_writable_dir(model_path, 'config.MODEL.model_path')
+    if not made_by(model_path, 'train'):
+        claim_output_dir(model_path, 'train', overwrite=True)
+
+
+def _check_lists(config, train_loader, val_loader):
+    """Stop before training when no step could run or no val loss could be measured."""
+    if len(train_loader.samples) < config.TRAIN.batch_size:
+        raise UserError('config.DATA.train_txt_path = %s lists %d images, fewer than one batch '
+                        '(config.TRAIN.batch_size = %d): no training step could run; add images or lower the batch'
+                        % (config.DATA.train_txt_path, len(train_loader.samples), config.TRAIN.batch_size))
+    if not any(is_image_file(path) and cv2.haveImageReader(path) for path, _ in val_loader.samples):
+        raise UserError('config.DATA.val_txt_path = %s: none of its %d images exists or is an image file (e.g. %s); '
+                        'the val loss could not be measured' % (config.DATA.val_txt_path, len(val_loader.samples),
+                                                                val_loader.samples[0][0] if val_loader.samples
+                                                                else 'the list is empty'))
+
+
+def _run_epoch(runner, batches, steps, epoch, config, step):
+    """runner.run, with all training images unreadable as one line instead of the loader's traceback."""
+    try:
+        return runner.run(batches, steps, epoch, config.TRAIN.epoch, step)
+    except WorkerError as err:
+        if 'no readable image' not in str(err):
+            raise
+        raise UserError('no readable image in config.DATA.train_txt_path = %s (%s); fix the list or its images'
+                        % (config.DATA.train_txt_path, str(err).strip().splitlines()[-1]))
 
 
 def train(config, devices=None):
@@ -215,33 +294,38 @@ def train(config, devices=None):
         raise UserError('config.TRAIN.batch_size = %d: expected a multiple of the %d towers'
                         % (config.TRAIN.batch_size, len(devices)))
     model_path = os.path.abspath(config.MODEL.model_path)
+    hooks = Hooks.from_environment()
+    _check_model_path(model_path)
     resume, pretrained = _choose_start(config, model_path)
     arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
     arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))
     spec = anchor_spec_from_config(config.ANCHOR)
     train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec)
     with tf.Graph().as_default(), train_loader, val_loader:
+        _check_lists(config, train_loader, val_loader)
         tf.set_random_seed(config.DATA.seed)  # fresh weights are reproducible too
         graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices)
-        ckpts = Checkpoints(model_path, config.MODEL.max_to_keep, arch)
+        ckpts = Checkpoints(model_path, config.MODEL.max_to_keep, arch, hooks)
         session_config = tf.ConfigProto(allow_soft_placement=True)
         with tf.Session(config=session_config) as session, \
                 contextlib.closing(tf.summary.FileWriter(model_path)) as writer:
             _initialise(session, graph, ckpts, resume, pretrained, config)
-            return _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config)
+            _settle_interrupted_set(session, ckpts, resume)
+            _trace_start(session, graph, hooks)
+            return _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks)
 
 
-def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config):
+def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks):
     done, epoch_start_step, best = graph.state.read(session)
-    runner = _EpochRunner(session, graph, writer, ckpts, config)
+    runner = _EpochRunner(session, graph, writer, ckpts, config, hooks)
     steps_per_epoch = len(train_loader)
     epochs = []
     for index in range(done, config.TRAIN.epoch):
         epoch = index + 1
         step = int(session.run(graph.global_step))
-        steps = steps_per_epoch - min(max(step - epoch_start_step, 0), steps_per_epoch)
-        batches = itertools.islice(train_loader.epoch(index), steps)
-        throughput = runner.run(batches, steps, epoch, config.TRAIN.epoch, step)
+        trained = min(max(step - epoch_start_step, 0), steps_per_epoch)  # steps of this epoch already done
+        steps = steps_per_epoch - trained
+        throughput = _run_epoch(runner, train_loader.epoch(index, skip=trained), steps, epoch, config, step)
         val_loss = _validate(session, graph, val_loader, step + steps, ckpts)
         best = _finish_epoch(session, graph, ckpts, writer, epoch, val_loss, best)
         epoch_start_step = step + steps

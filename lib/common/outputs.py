@@ -1,0 +1,68 @@
+"""Output folders: a tool writes only into a folder it made (or an empty one), never into its inputs.
+
+A tool claims its output folder with ``claim_output_dir``: a missing or empty folder gets a marker file naming
+the tool; a folder holding that tool's marker may be written into again (e.g. several ``--shard`` runs filling one
+results folder); any other non-empty folder is refused unless the user passes ``--overwrite``. Inputs and outputs
+are compared by real path (symlinks and ``..`` resolved). Writability is checked when the tool starts, not at its
+first write.
+"""
+import os
+import tempfile
+
+from lib.common.errors import UserError
+from lib.common.io import read_json, write_json
+
+MARKER = '.pruned_dsfd_output.json'
+
+
+def made_by(path, tool):
+    """Whether the folder ``path`` carries ``tool``'s marker."""
+    try:
+        return read_json(os.path.join(path, MARKER)).get('tool') == tool
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def check_writable_dir(path, what='output folder'):
+    """Create ``path`` if needed and prove a file can be written there; else one line saying so."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError('%s %s is a file, not a folder; choose a folder' % (what, path))
+    try:
+        os.makedirs(path, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix='.write_test.', dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise UserError('%s %s is not writable (%s); choose another folder or fix its permissions'
+                        % (what, path, err.strerror or err))
+
+
+def claim_output_dir(path, tool, overwrite=False, flag='--out'):
+    """Make ``path`` ``tool``'s output folder (see the module docstring); returns its absolute path."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path) and os.listdir(path) and not made_by(path, tool) and not overwrite:
+        raise UserError('%s=%s is a non-empty folder that %s did not make; choose a new or empty folder, or pass '
+                        '--overwrite to write into it anyway (files of the same name are replaced)'
+                        % (flag, path, tool))
+    check_writable_dir(path, flag)
+    if not made_by(path, tool):
+        write_json(os.path.join(path, MARKER), {'tool': tool})
+    return path
+
+
+def _inside(path, folder):
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_disjoint(inputs, outputs, allow_inside=False):
+    """``inputs`` and ``outputs`` are {flag: path}; no output may be or contain an input, nor lie inside one
+    (unless ``allow_inside``: a new subfolder of an input folder, say an export folder in the training folder)."""
+    for out_flag, out_path in outputs.items():
+        real_out = os.path.realpath(out_path)
+        for in_flag, in_path in inputs.items():
+            real_in = os.path.realpath(in_path)
+            nested = _inside(real_out, real_in) and (real_out == real_in or not allow_inside)
+            if nested or _inside(real_in, real_out):
+                raise UserError('%s=%s overlaps the input %s=%s (real paths %s, %s): outputs would overwrite or '
+                                'mix with inputs; choose an output folder outside the input'
+                                % (out_flag, out_path, in_flag, in_path, real_out, real_in))
