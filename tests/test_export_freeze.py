@@ -96,15 +96,17 @@ def other_python():
 
 
 def calm_frozen_graph(folder):
-    """A frozen random model whose classification weights are scaled down, so its few detections over
-    score_thres 0.6 have well separated scores (a plain random model's saturate at 1.0, and the TF builds break
-    those NMS ties differently)."""
+    """A frozen model with numpy-drawn weights (He-scaled; the same in both TF versions, whose own initialisers
+    differ) and classification weights x 1e-3, so its few detections over score_thres 0.6 have well separated
+    scores (a plain random model's saturate at 1.0, and the TF builds break those NMS ties differently)."""
     from lib import checkpoint
     config = tiny_config(score_thres=0.6)
     values = checkpoint.read_checkpoint(random_checkpoint(config, os.path.join(folder, 'random.ckpt')))
-    for name in values:
-        if name.endswith('weights') and ('/cls' in name or 'out_cla' in name):
-            values[name] = values[name] * 0.01
+    rng = np.random.RandomState(0)
+    for name, value in values.items():
+        if name.endswith('weights'):
+            value = rng.normal(0, np.sqrt(2. / np.prod(value.shape[:-1])), value.shape).astype(np.float32)
+            values[name] = value * 1e-3 if '/cls' in name or 'out_cla' in name else value
     checkpoint.write_checkpoint(values, os.path.join(folder, 'calm.ckpt'))
     pb = os.path.join(folder, 'calm.pb')
     freeze_checkpoint(os.path.join(folder, 'calm.ckpt'), config, pb)

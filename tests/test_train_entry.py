@@ -18,13 +18,9 @@ CHILD_TIMEOUT = 600
 def _child_towers(directory):
     """A real one-epoch training over two towers on two virtual CPUs; print what it did."""
     sys.path.insert(0, ROOT)
-    from lib.common.cli import setup_tensorflow
-    tf = setup_tensorflow()
-    cpus = tf.config.experimental.list_physical_devices('CPU')
-    tf.config.experimental.set_virtual_device_configuration(
-        cpus[0], [tf.config.experimental.VirtualDeviceConfiguration()] * 2)
+    from tests.train_helpers import make_config, tiny_overrides, two_virtual_cpus, write_tiny_dataset
+    tf = two_virtual_cpus()
     from lib.train import trainer
-    from tests.train_helpers import make_config, tiny_overrides, write_tiny_dataset
 
     samples = write_tiny_dataset(directory, 4)
     config = make_config(tiny_overrides(directory, samples, samples, TRAIN__epoch=1, TRAIN__num_gpu=2))
