@@ -1,5 +1,5 @@
 # make demo   the whole pipeline on a synthetic WIDER-format set (sets up the modern environment first)
-# make test   both environments: TF 1.15 on Python 3.7 and TF 2.x on Python >= 3.9 (REQUIRE_TF1=1: 3.7 is mandatory)
+# make test   both environments (built first): TF 1.15 on Python 3.7 and TF 2.x on Python >= 3.9 (REQUIRE_TF1=1: 3.7 is mandatory)
 # make bench  the speed benchmarks (tables)
 # make env-intel  opt-in: the reference environment with intel-tensorflow==1.15.2 (TF 1.15's MKL-DNN CPU build)
 #                 in its own venv, .venv37-intel; run a frozen graph there with .venv37-intel/bin/python
@@ -57,11 +57,13 @@ test-modern: env-modern
 test-tf1: env-tf1
 	$(VENV_TF1)/bin/python -m pytest tests -q $(PYTEST_ARGS)
 
+# Both environments are built before either pass, so each pass can load the other's frozen graphs.
 test:
-	@if [ -n "$(PYTHON37)" ]; then $(MAKE) --no-print-directory test-tf1; \
+	@if [ -n "$(PYTHON37)" ]; then $(MAKE) --no-print-directory env-tf1 env-modern && \
+		$(MAKE) --no-print-directory test-tf1 test-modern; \
 	elif [ "$(REQUIRE_TF1)" = "1" ]; then echo "REQUIRE_TF1=1 but python3.7 was not found"; exit 1; \
-	else echo "python3.7 not found: testing the modern environment only (TF 1.15 needs Python 3.7)"; fi
-	$(MAKE) --no-print-directory test-modern
+	else echo "python3.7 not found: testing the modern environment only (TF 1.15 needs Python 3.7)"; \
+		$(MAKE) --no-print-directory test-modern; fi
 
 demo: env-modern
 	$(VENV_MODERN)/bin/python demo.py

@@ -178,3 +178,44 @@ def test_crowd_flag_makes_hundreds_of_small_valid_faces(tmp_path):
         assert image.labels.shape == (len(image.boxes), len(LABEL_FIELDS)) and image.labels.min() >= 0
         assert np.mean(image.labels[:, LABEL_FIELDS.index('invalid')] == 0) > 0.5  # most stay valid faces
     assert not os.path.exists(os.path.join(out, 'WIDER_val'))
+
+
+# The README's subset rules, written out here on their own (valid faces only): hard = height >= 10; medium = height
+# >= 20 and at most partly occluded (occlusion label <= 1); easy = height >= 40, not occluded, not blurred.
+RULES = {
+    'hard': {'valid': lambda h, lab: lab['invalid'] == 0, 'height': lambda h, lab: h >= 10},
+    'medium': {'valid': lambda h, lab: lab['invalid'] == 0, 'height': lambda h, lab: h >= 20,
+               'occlusion': lambda h, lab: lab['occlusion'] <= 1},
+    'easy': {'valid': lambda h, lab: lab['invalid'] == 0, 'height': lambda h, lab: h >= 40,
+             'occlusion': lambda h, lab: lab['occlusion'] == 0, 'blur': lambda h, lab: lab['blur'] == 0},
+}
+
+
+def test_subset_membership_follows_the_stated_rules(wider_root):
+    """Every drawn face is in exactly the subsets the README's rules put it in (the .mat gt_list the evaluator
+    reads), and the set has faces that each rule alone keeps out, so dropping or loosening one rule fails."""
+    gt_dir = os.path.join(wider_root, 'eval_tools', 'ground_truth')
+    full = load(gt_dir, 'wider_face_val')
+    subsets = {s: load(gt_dir, 'wider_%s_val' % s)['gt_list'] for s in SUBSETS}
+    decided_by = {(s, rule): 0 for s in SUBSETS for rule in RULES[s]}
+    faces = 0
+    for e in range(len(full['event_list'])):
+        for i in range(len(full['file_list'][e, 0])):
+            boxes = full['face_bbx_list'][e, 0][i, 0]
+            if not boxes.any():
+                continue  # an image without faces: its one all-zero row is in no subset
+            labels = {f: full['%s_label_list' % f][e, 0][i, 0][:, 0] for f in LABEL_FIELDS}
+            for s in SUBSETS:
+                members = set(subsets[s][e, 0][i, 0].ravel().tolist())
+                for k in range(len(boxes)):
+                    face = {f: int(labels[f][k]) for f in LABEL_FIELDS}
+                    passed = {rule: test(int(boxes[k, 3]), face) for rule, test in RULES[s].items()}
+                    assert ((k + 1) in members) == all(passed.values()), (s, e, i, k, boxes[k], face)
+                    failed = [rule for rule, ok in passed.items() if not ok]
+                    if len(failed) == 1:
+                        decided_by[(s, failed[0])] += 1
+            faces += len(boxes)
+    assert faces > 100
+    undecided = [key for key, count in decided_by.items() if count == 0 and key not in
+                 (('medium', 'valid'), ('easy', 'valid'))]  # invalid faces are hidden > 70%: occlusion 2 too
+    assert not undecided, decided_by

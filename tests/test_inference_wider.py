@@ -241,3 +241,61 @@ def test_wider_cli(wider_dir, tmp_path):
     assert missing.returncode == 2 and 'model file not found' in missing.stderr.splitlines()[-1]
     empty = run_wider_script('--model=%s' % pb, '--data_dir=%s' % tmp_path, '--result=%s' % result)
     assert empty.returncode == 2 and 'no images/ folder' in empty.stderr.splitlines()[-1]
+
+
+class ScaleMirrorDetector(object):
+    """A fake detector that reports, in the pixels of the image it is fed, a 10 px box at (250, 10) and a 220 px box
+    at (10, 40); its score tells the pass: 0.5 + 0.1 * log2(scale), + 0.05 when the image is mirrored (its bright
+    left-edge stripe is on the right). Each pass therefore lands its boxes at its own place in the original image."""
+
+    def __init__(self, width):
+        self.width = width
+
+    def detect(self, image, score_threshold):
+        scale = image.shape[1] / float(self.width)
+        mirrored = image[:, -1].mean() > image[:, 0].mean()
+        score = 0.5 + 0.1 * np.log2(scale) + (0.05 if mirrored else 0.)
+        assert score >= score_threshold
+        return np.array([[250, 10, 260, 20, score], [10, 40, 230, 260, score]], np.float32)
+
+
+def striped_image(height=400, width=600):
+    image = np.full((height, width, 3), 30, np.uint8)
+    image[:, :10] = 250
+    return image
+
+
+# Worked out by hand for a 600 x 400 image, in its pixels (x1, y1, x2, y2, score).
+BASE = [[250, 10, 260, 20, 0.5], [10, 40, 230, 260, 0.5]]
+MIRROR = [[340, 10, 350, 20, 0.55], [370, 40, 590, 260, 0.55]]    # x -> 600 - x, the sides swapped
+HALF = [[20, 80, 460, 520, 0.4]]                                   # the 20 px box is dropped (longer side <= 30)
+DOUBLE = [[125, 5, 130, 10, 0.6]]                                  # the 110 px box is dropped (shorter side >= 100)
+TRIPLE = [[250 / 3., 10 / 3., 260 / 3., 20 / 3., 0.5 + 0.1 * np.log2(3.)],
+          [10 / 3., 40 / 3., 230 / 3., 260 / 3., 0.5 + 0.1 * np.log2(3.)]]  # 73 px: small enough to keep
+
+
+def sorted_rows(rows):
+    rows = np.asarray(rows, np.float64).reshape(-1, 5)
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+@pytest.mark.parametrize('multi_scale, flip, enlarge, expected', [
+    (False, True, 2, BASE + MIRROR),
+    (True, False, 2, BASE + HALF + DOUBLE),
+    (True, True, 2, BASE + MIRROR + HALF + DOUBLE),
+    (True, True, 3, BASE + MIRROR + HALF + DOUBLE + TRIPLE),   # enlarged passes x2, then x3 (the cap)
+])
+def test_every_pass_its_size_filter_and_the_mirror_mapping(multi_scale, flip, enlarge, expected):
+    """No two expected boxes overlap by the voting IoU, so the voted result lists every kept box of every pass:
+    a dropped pass loses rows, a dropped size filter adds one, a wrong mirror mapping moves or merges two."""
+    image = striped_image()
+    dets = wi.detect_multi_scale(ScaleMirrorDetector(600), image, 0.05, max_pixels=enlarge ** 2 * 600 * 400,
+                                 multi_scale=multi_scale, flip=flip)
+    np.testing.assert_allclose(sorted_rows(dets), sorted_rows(expected), atol=1e-3)
+
+
+def test_shrunk_base_pass_maps_back_by_its_scale():
+    """An image over the pixel cap runs at the scale that fits (0.5 here), and its boxes come back in its pixels."""
+    dets = wi.detect_single_scale(ScaleMirrorDetector(600), striped_image(), 0.05, max_pixels=300 * 200)
+    np.testing.assert_allclose(sorted_rows(dets), sorted_rows([[500, 20, 520, 40, 0.4], [20, 80, 460, 520, 0.4]]),
+                               atol=1e-3)

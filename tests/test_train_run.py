@@ -90,6 +90,27 @@ def test_epoch_and_optimized_checkpoints(standard_run):
     assert [v for _, v in scalars['loss/pruning_loss']] == [0.] * 8
 
 
+def test_tensorboard_reads_the_scalars_the_readme_names(standard_run):
+    """TensorBoard's own reader finds every loss, the learning rate, the val loss and alive/<layer> for each
+    prunable layer, one training value per step (log_interval 1) and one val loss per epoch."""
+    from tensorboard.backend.event_processing import event_accumulator
+    from lib.model.arch import PRUNABLE_LAYERS
+    config, _, _ = standard_run
+    reader = event_accumulator.EventAccumulator(config.MODEL.model_path)
+    reader.Reload()
+    tags = set(reader.Tags()['scalars'])
+    per_step = ['loss/total_loss', 'loss/cls_loss', 'loss/box_loss', 'loss/weight_decay', 'loss/pruning_loss',
+                'learning_rate'] + ['alive/' + layer.split('/')[-1] for layer in PRUNABLE_LAYERS]
+    assert len(PRUNABLE_LAYERS) == 19 and not set(per_step + ['loss/val_loss']) - tags
+    for tag in per_step:
+        assert [event.step for event in reader.Scalars(tag)] == list(range(1, 9)), tag
+    assert [event.step for event in reader.Scalars('loss/val_loss')] == [4, 8]
+    assert [event.value for event in reader.Scalars('learning_rate')] == pytest.approx([0.001] * 8)
+    for tag in per_step[-19:]:
+        assert all(0. <= event.value <= 1. for event in reader.Scalars(tag)), tag
+    assert all(event.value > 0. for event in reader.Scalars('loss/total_loss'))
+
+
 def test_max_to_keep_bounds_epoch_checkpoints(data):
     root, train_txt, val_txt = data
     config = make_config(tiny_overrides(os.path.join(root, 'keep'), train_txt, val_txt, TRAIN__epoch=3,

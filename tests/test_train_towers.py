@@ -14,11 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _child(directory):
     sys.path.insert(0, ROOT)
-    from lib.common.cli import setup_tensorflow
-    tf = setup_tensorflow()
-    cpus = tf.config.experimental.list_physical_devices('CPU')
-    tf.config.experimental.set_virtual_device_configuration(
-        cpus[0], [tf.config.experimental.VirtualDeviceConfiguration()] * 2)
+    from tests.train_helpers import two_virtual_cpus
+    tf = two_virtual_cpus()
     from lib.anchors.generator import anchor_spec_from_config
     from lib.anchors.matcher import AnchorTargetAssigner
     from lib.data.loader import BatchLoader

@@ -68,3 +68,14 @@ def write_config_file(path, overrides):
     with open(path, 'w') as f:
         f.write(text + '\n')
     return path
+
+
+def two_virtual_cpus():
+    """TF (graph mode) with the CPU split into two virtual devices, /cpu:0 and /cpu:1, for tower tests; call it in
+    a fresh process, before its first Session."""
+    from lib.common.cli import setup_tensorflow
+    tf = setup_tensorflow()
+    cpus = tf.config.experimental.list_physical_devices('CPU')
+    tf.config.experimental.set_virtual_device_configuration(
+        cpus[0], [tf.config.experimental.VirtualDeviceConfiguration()] * 2)
+    return tf
