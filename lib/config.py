@@ -97,6 +97,8 @@ def validate_config(config, layer_names):
     check_positive_int('TRAIN.process_num', train.process_num, minimum=0)
     check_positive_int('TRAIN.prefetch_size', train.prefetch_size)
     check_positive_int('TRAIN.log_interval', train.log_interval)
+    if not isinstance(train.worker_timeout_secs, numbers.Real) or not train.worker_timeout_secs > 0:
+        _fail('TRAIN.worker_timeout_secs', train.worker_timeout_secs, 'a number of seconds > 0')
     if train.batch_size % train.num_gpu:
         _fail('TRAIN.batch_size', train.batch_size, 'a multiple of TRAIN.num_gpu (%d)' % train.num_gpu)
     if not isinstance(train.pruned_alpha, numbers.Real) or train.pruned_alpha < 0:
