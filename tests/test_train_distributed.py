@@ -140,13 +140,17 @@ def test_cluster_sync_steps_shards_watchdog_and_resume(setup):
             time.sleep(0.2)
         cluster.processes[2].send_signal(signal.SIGKILL)
         killed = time.time()
-        codes = cluster.wait(TIMEOUT_S + 30)
-        stopped = time.time() - killed
+        cluster.processes[1].wait(TIMEOUT_S + 30)
+        chief_stopped = time.time() - killed
+        codes = cluster.wait(distributed.PS_PATIENCE * TIMEOUT_S + 30)
+        ps_stopped = time.time() - killed
     finally:
         cluster.kill()
-    # the others stop within the bound, each with one line naming the dead worker
+    # the others stop within the bound (the ps, more patient, after the chief), each with one line naming the
+    # dead worker
     assert codes[:2] == [distributed.WATCHDOG_EXIT_CODE] * 2, cluster.outputs()
-    assert stopped < TIMEOUT_S + 25, stopped
+    assert chief_stopped < TIMEOUT_S + 25 and ps_stopped < distributed.PS_PATIENCE * TIMEOUT_S + 25, \
+        (chief_stopped, ps_stopped)
     dead = 'worker 1 (%s)' % cluster.cluster['worker'][1]
     for k, who in ((0, 'ps 0'), (1, 'worker 0')):
         errors = [line for line in cluster.output(k).splitlines() if line.startswith('error:')]

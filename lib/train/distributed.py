@@ -33,6 +33,7 @@ TRAINING_JOBS = ('chief', 'worker')
 JOBS = TRAINING_JOBS + ('ps',)
 WATCHDOG_EXIT_CODE = 3
 STARTUP_FACTOR = 10  # a task that never beat gets this many timeouts (imports, graph building)
+PS_PATIENCE = 2  # the ps waits longer than the replicas, so they stop (and say why) while it still answers
 
 Task = collections.namedtuple('Task', 'cluster job index')
 Task.__doc__ = """cluster: {job: [host:port, ...]}; job, index: this process's task."""
@@ -127,10 +128,11 @@ def wait_until_ready(session, state, timeout_secs, who, chief):
                     'config.TRAIN.worker_timeout_secs' % (who, chief, timeout_secs))
 
 
-def watch(session, state, names, timeout_secs, who, own_index=None, stopping=None):
+def watch(session, state, names, timeout_secs, who, own_index=None, stopping=None, patience=1.):
     """Beat ``own_index`` (None: the ps only watches) about once a second; end the process with one line when a
-    replica that has not finished shows no beat for ``timeout_secs`` (STARTUP_FACTOR times that before its first
-    beat) or the ps does not answer. Returns when every replica finished or ``stopping`` is set."""
+    replica that has not finished shows no beat for ``patience x timeout_secs`` (STARTUP_FACTOR times that before
+    its first beat) or the ps does not answer within ``timeout_secs``. Returns when every replica finished or
+    ``stopping`` is set."""
     stopping = stopping or threading.Event()
     interval = min(1., timeout_secs / 5.)
     last_values, last_change = None, [time.time()] * len(names)
@@ -154,7 +156,7 @@ def watch(session, state, names, timeout_secs, who, own_index=None, stopping=Non
                 last_change[i] = now
         last_values = list(values)
         for i, changed in enumerate(last_change):
-            allowed = timeout_secs * (STARTUP_FACTOR if values[i] == 0 else 1)
+            allowed = timeout_secs * patience * (STARTUP_FACTOR if values[i] == 0 else 1)
             if i != own_index and not finished[i] and now - changed > allowed:
                 _fail('%s sent no heartbeat for %d s (it died or hangs): stopping %s' % (names[i], now - changed, who))
 
@@ -171,7 +173,7 @@ def run_parameter_server(task, timeout_secs):
         config = tf.ConfigProto(device_filters=['/job:ps'])
         with tf.Session(server.target, config=config) as session:
             wait_until_ready(session, state, None, who, names[0])
-            watch(session, state, names, timeout_secs, who)
+            watch(session, state, names, timeout_secs, who, patience=PS_PATIENCE)
     log.info('all %d replicas finished: %s stops', len(names), who)
 
 
@@ -282,7 +284,11 @@ class ClusterReplica(object):
         for _ in range(count):
             if self._stopping.is_set():
                 return
-            session.run(sync_op)
+            try:
+                session.run(sync_op)
+            except tf.errors.OpError as err:  # the ps is gone: the watchdog says so and ends the process
+                log.debug('update thread ends: %s', err)
+                return
 
 
 def replica_from_environment(config, environ=None):
