@@ -242,6 +242,9 @@ class ClusterReplica(object):
         """Chief: ``initialise()`` (init or restore), then the sync state, the update thread, ready. Others: wait
         for ready, then take the global step as local step. Both then start the watchdog."""
         opt, who = self.sync_optimizer, self.name(self.index)
+        unused = getattr(opt, 'ready_for_local_init_op', None)  # built by apply_gradients for MonitoredSession
+        if hasattr(unused, 'mark_used'):
+            unused.mark_used()  # else TF logs a page about a tensor never used at exit
         with tf.Graph().as_default() as graph:  # the watchdog's own graph and session: never queued behind a step
             state = self.state = ClusterState(len(self.replicas))
         self._watch_session = tf.Session(self.target, graph=graph, config=self.session_config())
