@@ -4,6 +4,7 @@
 
 Re-running the same command resumes where it stopped (global step, optimizer, epoch); a different
 --pretrained_model on a used --model_path stops with one line (use a new --model_path, or --resume).
+With $TF_CONFIG set it runs one task (chief, worker or ps) of a synchronous multi-worker training.
 """
 import argparse
 import logging
@@ -61,8 +62,16 @@ def main(argv=None):
     setup_tensorflow()
     setup_logging(logging.DEBUG if args.debug else logging.INFO)
     from lib.config import load_config
+    from lib.train.distributed import run_parameter_server, task_from_environment
     from lib.train.trainer import train
-    summary = train(apply_overrides(load_config(args.config), args))
+    config = apply_overrides(load_config(args.config), args)
+    task = task_from_environment()  # $TF_CONFIG: a cluster (README "Beyond one machine"); None: one process
+    if task is not None and task.job == 'ps':
+        return run_parameter_server(task, config.TRAIN.worker_timeout_secs)
+    summary = train(config)
+    if 'best_val_loss' not in summary:
+        print('worker done at global step %d; the chief holds the checkpoints' % summary['global_step'])
+        return
     print('best val loss %.3f; best checkpoint %s; last checkpoint %s'
           % (summary['best_val_loss'], summary['best_checkpoint'], summary['last_checkpoint']))
 

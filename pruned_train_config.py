@@ -17,6 +17,7 @@ config.TRAIN.batch_size = 8              # images per step over all towers; lowe
 config.TRAIN.epoch = 100                 # epochs to train (an epoch = one pass over train.txt)
 config.TRAIN.log_interval = 10           # steps between log lines
 config.TRAIN.rolling_checkpoint_secs = 300  # a rolling checkpoint this often, so a kill costs minutes, not an epoch
+config.TRAIN.worker_timeout_secs = 120   # cluster (TF_CONFIG): stop when a task shows no sign of life this long
 # Piecewise-constant learning rate: steps [0, 1000) use 0.001, [1000, 10000) 0.005, [10000, ...) 0.0005.
 config.TRAIN.lr_value_every_step = [0.001, 0.005, 0.0005]
 config.TRAIN.lr_decay_every_step = [1000, 10000]

@@ -51,6 +51,24 @@ def collect(loader, epoch):
     return list(loader.epoch(epoch))
 
 
+def test_cluster_shards_split_each_global_batch_of_the_epoch_order(samples):
+    """Shard k of 3 at step s trains slice k of global batch s of epoch_order(seed, epoch): disjoint shards."""
+    paths = [path for path, _ in samples]
+    for epoch in (0, 1):
+        order = epoch_order(len(samples), 7, epoch)
+        assert sorted(order.tolist()) == list(range(len(samples)))
+        trained = []
+        for shard in range(3):
+            with BatchLoader(samples, 2, SIZE, True, **PREP, seed=7, shard=(shard, 3)) as loader:
+                assert len(loader) == len(samples) // 6
+                batches = collect(loader, epoch)
+            assert [b['paths'] for b in batches] == [[paths[i] for i in order[(s * 3 + shard) * 2:][:2]]
+                                                     for s in range(len(loader))]
+            trained += sum((b['paths'] for b in batches), [])
+        assert sorted(trained) == sorted(paths[i] for i in order[:len(samples) // 6 * 6])
+    assert not np.array_equal(epoch_order(16, 7, 0), epoch_order(16, 7, 1))
+
+
 def test_batch_layout_and_targets(samples):
     with BatchLoader(samples, 4, SIZE, True, **PREP, target_fn=count_targets, seed=1) as loader:
         assert len(loader) == 4

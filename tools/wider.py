@@ -6,10 +6,16 @@ Writes RESULT/<event>/<name>.txt: the image name, the box count, then `x y w h s
 (what tools/ap_eval/evaluation.py and the official WIDER tools read). Unreadable images are reported and
 written with 0 detections. --protocol=original runs the original's test protocol instead (always multi-scale
 under a 1 Mpx cap, no flip, its box voting, which drops boxes no other pass confirms).
+
+Several processes or machines share the images with --shard=I/N (shard I of N of the sorted image list, into
+the same RESULT folder); --workers=K starts K such processes on this machine.
 """
 import argparse
 import os
+import re
+import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -42,18 +48,77 @@ def parse_args(argv=None):
     parser.add_argument('--overwrite', action='store_true',
                         help='write into an existing non-empty --result folder this tool did not make')
     parser.add_argument('--skip_existing', action='store_true', help='keep result files already written (resume)')
+    parser.add_argument('--shard', type=parse_shard, default=(0, 1), metavar='I/N',
+                        help='run only shard I of N of the sorted image list (0 <= I < N); all shards may write '
+                             'into the same --result folder')
+    parser.add_argument('--workers', type=int, default=1,
+                        help='run this many processes here, each on a shard of the images (default: 1)')
+    parser.add_argument('--no_progress', action='store_true', help='no progress bar')
     return parser.parse_args(argv)
+
+
+def parse_shard(text):
+    """'I/N' -> (I, N) with 0 <= I < N."""
+    match = re.match(r'^\s*(\d+)\s*/\s*(\d+)\s*$', text)
+    if not match or not int(match.group(1)) < int(match.group(2)):
+        raise argparse.ArgumentTypeError('%r: expected I/N with 0 <= I < N, e.g. 0/4' % text)
+    return int(match.group(1)), int(match.group(2))
+
+
+def worker_argv(args, shard):
+    """The command line of one --workers process: these arguments on ``shard`` (index, count)."""
+    argv = ['--model', args.model, '--data_dir', args.data_dir, '--result', args.result,
+            '--max_boxes', str(args.max_boxes), '--score', repr(args.score), '--shard', '%d/%d' % shard,
+            '--no_progress']
+    for flag in ('list_file', 'max_size', 'threads'):
+        if getattr(args, flag) is not None:
+            argv += ['--' + ('list' if flag == 'list_file' else flag), str(getattr(args, flag))]
+    argv += ['--' + flag for flag in ('multi_scale', 'flip', 'skip_existing') if getattr(args, flag)]
+    return [sys.executable, os.path.abspath(__file__)] + argv
+
+
+def run_workers(args):
+    """Shard I/N split K ways: process k runs shard I + N k of N K. Waits for all; the first failure ends the
+    others and is reported in one line (the process's own message is printed above it)."""
+    from lib.common.errors import UserError
+    from lib.common.outputs import claim_output_dir
+    claim_output_dir(args.result, 'wider', args.overwrite, '--result')  # once, before the shards write into it
+    index, count = args.shard
+    if args.threads is None:
+        args.threads = max(1, (os.cpu_count() or 1) // args.workers)
+    shards = [(index + count * k, count * args.workers) for k in range(args.workers)]
+    processes = [subprocess.Popen(worker_argv(args, shard)) for shard in shards]
+    try:
+        while True:
+            for shard, process in zip(shards, processes):
+                if process.poll():
+                    raise UserError('--workers: the process of shard %d/%d failed (exit code %d)'
+                                    % (shard + (process.returncode,)))
+            if all(process.poll() == 0 for process in processes):
+                break
+            time.sleep(0.2)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+    print('%d processes wrote their shards to %s' % (args.workers, args.result))
 
 
 @main_entry
 def main(argv=None):
     args = parse_args(argv)
     setup_logging()
+    if args.workers < 1:
+        from lib.common.errors import UserError
+        raise UserError('--workers=%d: expected a number of processes >= 1' % args.workers)
+    if args.workers > 1:
+        return run_workers(args)
     setup_tensorflow()
     from lib.common.errors import UserError
     from lib.common.outputs import check_disjoint, claim_output_dir
     from lib.inference.detector import FaceDetector
-    from lib.inference.wider import DEFAULT_MAX_PIXELS, list_images, run_wider
+    from lib.inference.wider import DEFAULT_MAX_PIXELS, list_images, run_wider, shard_items
     original = args.protocol == 'original'
     if original and (args.multi_scale or args.flip or args.max_size is not None):
         raise UserError('--protocol=original fixes its own passes (multi-scale, no flip, 1 Mpx cap); drop '
@@ -67,9 +132,12 @@ def main(argv=None):
         inputs['--list'] = args.list_file
     check_disjoint(inputs, {'--result': args.result})
     claim_output_dir(args.result, 'wider', args.overwrite, '--result')
+    if args.shard != (0, 1):
+        items = shard_items(items, *args.shard)
     with FaceDetector(args.model, threads=args.threads) as detector:
         summary = run_wider(detector, items, args.result, args.score, args.max_size, args.multi_scale, args.flip,
-                            args.skip_existing, max_boxes=args.max_boxes, original=original)
+                            args.skip_existing, progress=not args.no_progress, max_boxes=args.max_boxes,
+                            original=original)
     rate = summary.written / summary.seconds if summary.seconds > 0 else 0.
     print('wrote %d result files to %s in %.1f s (%.2f images/s)%s'
           % (summary.written, args.result, summary.seconds, rate,

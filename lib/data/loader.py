@@ -173,15 +173,20 @@ class BatchLoader(object):
     """Batches of (augmented) images, boxes and anchor targets; see the module docstring."""
 
     def __init__(self, samples, batch_size, input_size, training, *, pixel_mean, anchor_sizes, target_fn=None,
-                 process_num=0, prefetch_size=8, seed=0):
+                 process_num=0, prefetch_size=8, seed=0, shard=(0, 1)):
         """samples: list of (image_path, boxes float32 [N,4] x1,y1,x2,y2 pixels). input_size: (h, w).
         training: augment + shuffle + drop the last partial batch; else letterbox only, fixed order, keep all.
         pixel_mean: the padding colour (the model's normalisation mean); anchor_sizes: the model's anchor sizes
         (data-anchor-sampling).
         target_fn: callable(boxes float32 [N,4] in input pixels) -> dict of np.ndarray (anchor labels and
-        encoded boxes), computed in the workers; None -> no targets."""
-        if batch_size < 1 or process_num < 0 or prefetch_size < 1:
-            raise ValueError('need batch_size >= 1, process_num >= 0, prefetch_size >= 1')
+        encoded boxes), computed in the workers; None -> no targets.
+        shard: (index, count) of a training cluster (lib.train.distributed): step s of an epoch trains the
+        global batch order[s*B*count:(s+1)*B*count] and this loader yields its index-th slice of B samples, so
+        the workers read disjoint shards that together cover the epoch. In a cluster the order keeps the images
+        found unreadable (each process learns of them separately); the batch maker replaces them."""
+        if batch_size < 1 or process_num < 0 or prefetch_size < 1 or not 0 <= shard[0] < shard[1]:
+            raise ValueError('need batch_size >= 1, process_num >= 0, prefetch_size >= 1, 0 <= shard index < count')
+        self.shard = (int(shard[0]), int(shard[1]))
         self.samples = list(samples)
         self.batch_size = int(batch_size)
         self.training = bool(training)
@@ -232,22 +237,30 @@ class BatchLoader(object):
         return [proc.pid for proc, _, _ in self._workers]
 
     def _order(self, index):
-        order = epoch_order(len(self.samples), self.seed, index) if self.training else range(len(self.samples))
-        return np.array([i for i in order if i not in self.bad], np.int64)
+        order = epoch_order(len(self.samples), self.seed, index) if self.training \
+            else np.arange(len(self.samples), dtype=np.int64)
+        if self.shard[1] == 1 and self.bad:
+            order = order[~np.isin(order, sorted(self.bad))]
+        return order
 
     def __len__(self):
-        n = len(self.samples) - len(self.bad)
-        return n // self.batch_size if self.training else int(math.ceil(n / float(self.batch_size)))
+        if self.training:
+            return len(self._order(0)) // (self.batch_size * self.shard[1])
+        return int(math.ceil((len(self.samples) - len(self.bad)) / float(self.batch_size)))
 
     def _batches(self, index):
-        order = self._order(index)
-        return [order[b * self.batch_size:(b + 1) * self.batch_size].tolist()
-                for b in range(len(order) // self.batch_size if self.training else len(self))]
+        order, size = self._order(index), self.batch_size
+        if not self.training:
+            return [order[b * size:(b + 1) * size].tolist() for b in range(len(self))]
+        shard, count = self.shard
+        return [order[(b * count + shard) * size:(b * count + shard + 1) * size].tolist()
+                for b in range(len(order) // (size * count))]
 
     def epoch(self, index, skip=0):
         """Iterator over the batches of epoch ``index`` from batch ``skip`` on (a resumed epoch); one epoch iterator
         at a time (starting a new one drops what is left of the previous)."""
-        batches = list(enumerate(self._batches(index)))[skip:]
+        shard, count = self.shard  # batch b of shard k is global batch b * count + k: its own augmentation RNG
+        batches = [(b * count + shard, indices) for b, indices in enumerate(self._batches(index))][skip:]
         if not self.process_num:
             for batch_index, indices in batches:
                 batch, bad = self._maker.batch(indices, batch_rng(self.seed, index, batch_index))

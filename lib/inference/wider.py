@@ -85,6 +85,14 @@ def list_images(data_dir, list_file=None):
     return items
 
 
+def shard_items(items, index, count):
+    """Shard ``index`` of ``count`` of the image list: every count-th image of the list sorted by (event, name),
+    starting at ``index``; the shards are disjoint, cover the list, and do not depend on the order it came in."""
+    if not 0 <= index < count:
+        raise UserError('shard %d/%d: expected 0 <= I < N' % (index, count))
+    return sorted(items, key=lambda item: (item.event, item.name, item.path))[index::count]
+
+
 # ------------------------------------------------------------------------------------------------ test protocol
 
 def max_scale(height, width, max_pixels, limit=MAX_ENLARGE):

@@ -63,13 +63,15 @@ def make_optimizer(train, lr):
     return tf.train.MomentumOptimizer(lr, train.momentum)
 
 
-def build_train_graph(config, arch, ratios, anchors_per_shot, devices):
-    """The whole training graph in the default graph; ``devices`` holds one entry per tower."""
+def build_train_graph(config, arch, ratios, anchors_per_shot, devices, wrap_optimizer=None):
+    """The whole training graph in the default graph; ``devices`` holds one entry per tower.
+    ``wrap_optimizer`` (optimizer -> optimizer) adds cross-process synchronisation (lib.train.distributed)."""
     train = config.TRAIN
     inputs = input_placeholders((config.DATA.hin, config.DATA.win), anchors_per_shot)
     global_step = tf.train.get_or_create_global_step()
     lr = learning_rate(global_step, train.lr_decay_every_step, train.lr_value_every_step)
     optimizer = make_optimizer(train, lr)
+    optimizer = wrap_optimizer(optimizer) if wrap_optimizer else optimizer
     grads_and_vars, losses, alive = build_towers(
         lambda tower_inputs: tower_losses(tower_inputs, arch, ratios, config), inputs, devices, optimizer)
     model_variables = tf.trainable_variables()

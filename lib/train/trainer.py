@@ -25,7 +25,7 @@ from lib.common.errors import UserError
 from lib.checkpoint import variable_name
 from lib.config import validate_config
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
-from lib.train import checkpoints
+from lib.train import checkpoints, distributed
 from lib.train.faults import Hooks, slots_digest
 from lib.train.graph import build_train_graph
 from lib.train.restore import start_arch
@@ -96,8 +96,9 @@ def _feed(graph, batch):
     return {placeholder: batch[name] for name, placeholder in graph.inputs.items()}
 
 
-def _make_loaders(config, arch, spec):
-    """Train and val BatchLoaders with anchor targets computed in the workers; also the anchors per shot."""
+def _make_loaders(config, arch, spec, shard=(0, 1)):
+    """Train and val BatchLoaders with anchor targets computed in the workers; also the anchors per shot.
+    ``shard``: this replica's (index, count) of the training order in a cluster."""
     train, data = config.TRAIN, config.DATA
     assigner = AnchorTargetAssigner((data.hin, data.win), spec, arch.shots, config.ANCHOR.positive_iou,
                                     config.ANCHOR.encode_scale)
@@ -105,7 +106,8 @@ def _make_loaders(config, arch, spec):
     def loader(path, training):
         return BatchLoader(read_sample_list(path), train.batch_size, (data.hin, data.win), training,
                            target_fn=assigner, process_num=train.process_num, prefetch_size=train.prefetch_size,
-                           seed=data.seed, pixel_mean=arch.pixel_mean, anchor_sizes=config.ANCHOR.sizes)
+                           seed=data.seed, pixel_mean=arch.pixel_mean, anchor_sizes=config.ANCHOR.sizes,
+                           shard=shard if training else (0, 1))
     anchors_per_shot = {shot: len(anchors) for shot, anchors in assigner.anchors.items()}
     return loader(data.train_txt_path, True), loader(data.val_txt_path, False), anchors_per_shot
 
@@ -151,8 +153,9 @@ def _validate(session, graph, loader, step, ckpts):
 class _EpochRunner(object):
     """Runs the training steps of one epoch: feeding, logging, summaries, rolling checkpoints, NaN checks."""
 
-    def __init__(self, session, graph, writer, ckpts, config, hooks):
+    def __init__(self, session, graph, writer, ckpts, config, hooks, is_chief=True):
         self.session, self.graph, self.writer, self.ckpts, self.hooks = session, graph, writer, ckpts, hooks
+        self.is_chief = is_chief  # in a cluster only the chief writes summaries and checkpoints
         self.log_interval = config.TRAIN.log_interval
         self.rolling_secs = config.TRAIN.rolling_checkpoint_secs
         self.last_rolling = time.time()
@@ -164,7 +167,9 @@ class _EpochRunner(object):
         bar = tqdm(total=steps, desc='epoch %d/%d' % (epoch, num_epochs), unit='step', mininterval=1.)
         with contextlib.closing(bar):
             for step, batch in zip(range(first_step, first_step + steps), self._timed(batches, throughput)):
-                run = dict(fetches, summary=self.graph.summary) if (step + 1) % self.log_interval == 0 else fetches
+                log_now = self.is_chief and (step + 1) % self.log_interval == 0
+                run = dict(fetches, summary=self.graph.summary) if log_now else fetches
+                log.debug('step %d trains %s', step, ' '.join(batch['paths']))
                 start = time.time()
                 out = self.session.run(run, _feed(self.graph, batch))
                 throughput.compute_seconds += time.time() - start
@@ -198,7 +203,7 @@ class _EpochRunner(object):
             log.info('epoch %d step %d: %s, lr %g, %.1f images/s', epoch, step + 1,
                      ', '.join('%s %.4f' % (name, losses[name]) for name in LOGGED_LOSSES), out['lr'],
                      throughput.images_per_second())
-        if time.time() - self.last_rolling >= self.rolling_secs:
+        if self.is_chief and time.time() - self.last_rolling >= self.rolling_secs:
             self.ckpts.save_rolling(self.session, step + 1)
             self.last_rolling = time.time()
 
@@ -289,6 +294,7 @@ def train(config, devices=None):
     ``devices`` (one per tower) defaults to /gpu:0.. for TRAIN.num_gpu > 1; tests pass ['/cpu:0', '/cpu:1'].
     """
     ratios = validate_config(config, PRUNABLE_LAYERS)
+    replica = distributed.replica_from_environment(config)  # LocalReplica without TF_CONFIG
     devices = devices or default_devices(config.TRAIN.num_gpu)
     if config.TRAIN.batch_size % len(devices):
         raise UserError('config.TRAIN.batch_size = %d: expected a multiple of the %d towers'
@@ -300,24 +306,42 @@ def train(config, devices=None):
     arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
     arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))
     spec = anchor_spec_from_config(config.ANCHOR)
-    train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec)
+    train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec, replica.shard)
     with tf.Graph().as_default(), train_loader, val_loader:
         _check_lists(config, train_loader, val_loader)
         tf.set_random_seed(config.DATA.seed)  # fresh weights are reproducible too
-        graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices)
+        with replica.device_scope():
+            graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices, replica.wrap_optimizer)
         ckpts = Checkpoints(model_path, config.MODEL.max_to_keep, arch, hooks)
-        session_config = tf.ConfigProto(allow_soft_placement=True)
-        with tf.Session(config=session_config) as session, \
-                contextlib.closing(tf.summary.FileWriter(model_path)) as writer:
+
+        def initialise(session):
             _initialise(session, graph, ckpts, resume, pretrained, config)
             _settle_interrupted_set(session, ckpts, resume)
+
+        with tf.Session(replica.target, config=replica.session_config()) as session, \
+                _summary_writer(model_path, replica.is_chief) as writer:
+            replica.start(session, lambda: initialise(session), config.TRAIN.epoch * len(train_loader))
             _trace_start(session, graph, hooks)
-            return _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks)
+            try:
+                return _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks,
+                                     replica.is_chief)
+            finally:
+                replica.stop()
 
 
-def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks):
+@contextlib.contextmanager
+def _summary_writer(model_path, is_chief):
+    """The run's event file writer; None for the non-chief replicas of a cluster, which write nothing."""
+    if not is_chief:
+        yield None
+        return
+    with contextlib.closing(tf.summary.FileWriter(model_path)) as writer:
+        yield writer
+
+
+def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks, is_chief=True):
     done, epoch_start_step, best = graph.state.read(session)
-    runner = _EpochRunner(session, graph, writer, ckpts, config, hooks)
+    runner = _EpochRunner(session, graph, writer, ckpts, config, hooks, is_chief)
     steps_per_epoch = len(train_loader)
     epochs = []
     for index in range(done, config.TRAIN.epoch):
@@ -326,9 +350,14 @@ def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, confi
         trained = min(max(step - epoch_start_step, 0), steps_per_epoch)  # steps of this epoch already done
         steps = steps_per_epoch - trained
         throughput = _run_epoch(runner, train_loader.epoch(index, skip=trained), steps, epoch, config, step)
+        epoch_start_step = step + steps
+        if not is_chief:
+            epochs.append(dict(throughput.as_dict(), epoch=epoch))
+            continue
         val_loss = _validate(session, graph, val_loader, step + steps, ckpts)
         best = _finish_epoch(session, graph, ckpts, writer, epoch, val_loss, best)
-        epoch_start_step = step + steps
         epochs.append(dict(throughput.as_dict(), epoch=epoch, val_loss=float(val_loss)))
+    if not is_chief:  # the chief holds the val losses and checkpoints
+        return {'global_step': int(session.run(graph.global_step)), 'epochs': epochs}
     return {'best_val_loss': float(best), 'last_checkpoint': ckpts.last_good, 'best_checkpoint': ckpts.optimized.latest(),
             'global_step': int(session.run(graph.global_step)), 'epochs': epochs}
