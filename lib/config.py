@@ -172,7 +172,8 @@ SCHEMA = {
         'optimizer': _one_of('momentum', 'adam'), 'momentum': _number_in(0, 1, high_open=True),
         'weight_decay_factor': _number_in(0, None), 'gradient_clip': _number_in(0, None),
         'worker_timeout_secs': _number_in(0, None, low_open=True, what='a number of seconds'),
-        'pruned_alpha': _number_in(0, None), 'pruned_loss': _one_of('activation', 'activation_per_image', 'group_lasso'),
+        'pruned_alpha': _number_in(0, None),
+        'pruned_loss': _one_of('activation', 'activation_per_image', 'group_lasso'),
         'pruned_ratio': _ANY,
     },
     'DATA': {

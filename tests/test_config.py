@@ -37,7 +37,7 @@ def test_default_config_is_valid_and_as_documented(config):
     ('TRAIN', 'pruned_ratio', {'conv9': 0.5}, 'unknown: conv9'),
     ('TRAIN', 'pruned_ratio', 0.5, 'a dict {layer name: ratio}'),
     ('TRAIN', 'optimizer', 'sgd', "'momentum' or 'adam'"),
-    ('TRAIN', 'pruned_loss', 'l1', "'activation', 'activation_per_image' or 'group_lasso'"),
+    ('TRAIN', 'pruned_loss', 'l1', "'activation' or 'activation_per_image' or 'group_lasso'"),
     ('TRAIN', 'worker_timeout_secs', 0, 'a number of seconds in (0, inf)'),
     ('DATA', 'hin', 600, 'a positive multiple of 32'),
     ('DATA', 'win', 0, 'a positive multiple of 32'),

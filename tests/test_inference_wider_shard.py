@@ -8,16 +8,19 @@ import pytest
 
 from export_graphs import ROOT, fake_detector_pb
 from lib.common.errors import UserError
+from lib.common.outputs import MARKER
 from lib.data.synthetic import make_synthetic_wider
 from lib.inference import wider as wi
 from lib.inference.detector import FaceDetector
 
 
 def _files(folder):
-    """{relative path: bytes} of every file under ``folder``."""
+    """{relative path: bytes} of every result file under ``folder`` (not the tool's folder marker)."""
     out = {}
     for directory, _, names in os.walk(folder):
         for name in names:
+            if name == MARKER:
+                continue
             path = os.path.join(directory, name)
             with open(path, 'rb') as f:
                 out[os.path.relpath(path, folder)] = f.read()

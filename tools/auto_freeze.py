@@ -72,7 +72,8 @@ def parse_args(argv=None):
                              'checkpoint sliced by its mask file')
     parser.add_argument('--mask', default=None, help='mask file for --slim (default: <ckpt>.mask.json)')
     parser.add_argument('--saved_model', default=None, metavar='DIR',
-                        help='also write a SavedModel with a serving_default signature to DIR')
+                        help='also write a SavedModel with a serving_default signature to DIR (a new folder, '
+                             'or one an earlier --saved_model run wrote; never the output folder)')
     parser.add_argument('--onnx', action='store_true', help='also write detector.onnx (needs tf2onnx)')
     parser.add_argument('--tflite', default=None, metavar='KINDS',
                         help='also write detector_<kind>.tflite for each of the comma-separated kinds fp32, fp16, '
@@ -83,8 +84,6 @@ def parse_args(argv=None):
                         help='number of calibration images for --tflite=int8 (default 100)')
     parser.add_argument('--calib_source', default=None,
                         help='calibration images for int8: a sample list or a folder (default: DATA.val_txt_path)')
-                        help='also write a SavedModel with a serving_default signature to DIR (a new folder, '
-                             'or one an earlier --saved_model run wrote; never the output folder)')
     parser.add_argument('--overwrite', action='store_true',
                         help='write into an existing non-empty --output_path this tool did not make')
     parser.add_argument('--config', default=os.path.join(ROOT, 'pruned_train_config.py'),

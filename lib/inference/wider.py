@@ -174,7 +174,7 @@ def detect_multi_scale(detector, image, score_threshold, max_pixels=DEFAULT_MAX_
     return box_vote(np.concatenate(passes, axis=0), max_boxes=max_boxes)
 
 
-def detect_original(detector, image, score_threshold, max_boxes=750):
+def detect_original(detector, image, score_threshold, max_boxes=None):
     """The original's test protocol (its tools/wider.py): always multi-scale, no flip, a 1 Mpx cap.
 
     With ``largest`` = min(3, sqrt(1e6 / (H W))): a base pass at min(1, largest); a shrunk pass at 0.5 (or
@@ -182,7 +182,7 @@ def detect_original(detector, image, score_threshold, max_boxes=750):
     min(2, largest) (or halfway between the shrunk scale and largest when largest <= 1), then, when largest > 2,
     x2 steps below largest and largest itself, keeping boxes whose shorter side + 1 < 100 when the last step
     exceeded 1 (else longer side + 1 > 30). All boxes, in the image's pixels, are merged by its box voting
-    (inclusive-pixel IoU >= 0.3, single boxes dropped), best ``max_boxes`` kept.
+    (inclusive-pixel IoU >= 0.3, single boxes dropped), the best ``max_boxes`` kept when given.
     """
     height, width = image.shape[:2]
     largest = min(MAX_ENLARGE, (float(ORIGINAL_MAX_PIXELS) / (height * width)) ** 0.5)
@@ -277,7 +277,7 @@ def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAUL
             detections = np.zeros((0, 5), np.float32)
             write_text(_unreadable_marker(result_dir, item), item.path + '\n')  # first: a kill leaves it redone
         elif original:
-            detections = detect_original(detector, image, score_threshold, max_boxes or 750)
+            detections = detect_original(detector, image, score_threshold, max_boxes)
         elif multi_scale or flip:
             detections = detect_multi_scale(detector, image, score_threshold, max_pixels, multi_scale, flip,
                                             max_boxes)

@@ -20,7 +20,7 @@ import shutil
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.checkpoint import check_readable, global_step, save_arch
+from lib.checkpoint import OPTIMIZED_DIR, check_readable, global_step, save_arch
 from lib.common.errors import UserError
 from lib.common.io import read_json, write_json
 from lib.train.faults import Hooks
@@ -28,7 +28,6 @@ from lib.train.faults import Hooks
 log = logging.getLogger(__name__)
 
 ROLLING_DIR = 'rolling'
-OPTIMIZED_DIR = 'optimized'
 
 
 def epoch_checkpoint_path(model_path, epoch):
@@ -110,9 +109,13 @@ TEMP_FILE = re.compile(r'^\.?(epoch_|step\.ckpt-).*(tempstate\d*|_temp(_[0-9a-f]
 
 
 def listed_checkpoints(directory):
-    """Prefixes listed in ``directory``'s state file, oldest first (empty when there is none)."""
+    """Prefixes listed in ``directory``'s state file, oldest first (empty when there is none); a state file that
+    names only its newest checkpoint (written by hand or another tool) lists that one."""
     state = tf.train.get_checkpoint_state(directory) if os.path.isdir(directory) else None
-    return list(state.all_model_checkpoint_paths) if state is not None else []
+    if state is None:
+        return []
+    return list(state.all_model_checkpoint_paths) or ([state.model_checkpoint_path] if state.model_checkpoint_path
+                                                      else [])
 
 
 def remove_checkpoint_files(prefix):
