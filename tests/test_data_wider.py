@@ -166,10 +166,30 @@ def test_a_broken_val_split_changes_no_list(wider_root, tmp_path):
     val_gt = os.path.join(root, 'wider_face_split', 'wider_face_val_bbx_gt.txt')
     with open(val_gt, 'a') as f:
         f.write('0--Parade/extra.jpg\n1\n1 2 3\n')
-    proc = run_prepare('--wider_root=' + root, '--out_dir=' + str(out))
+    proc = run_prepare('--wider_root=' + root, '--out_dir=' + str(out), '--overwrite')
     assert proc.returncode == 2 and proc.stderr.count('\n') == 1 and 'wider_face_val_bbx_gt.txt' in proc.stderr
     assert (out / 'train.txt').read_text() == 'old train\n' and (out / 'val.txt').read_text() == 'old val\n'
     assert sorted(os.listdir(str(out))) == ['train.txt', 'val.txt']
+
+
+def test_prepare_replaces_only_lists_it_wrote(wider_root, tmp_path):
+    """A train.txt / val.txt this tool did not write (or that was edited since) is never replaced without
+    --overwrite; its own, unchanged, are (re-running the command works)."""
+    out = tmp_path / 'lists'
+    out.mkdir()
+    (out / 'val.txt').write_text('my own list\n')
+    proc = run_prepare('--wider_root=' + wider_root, '--out_dir=' + str(out))
+    assert proc.returncode == 2 and proc.stderr.count('\n') == 1
+    assert 'val.txt exists and was not written by prepare_wider_data' in proc.stderr and '--overwrite' in proc.stderr
+    assert (out / 'val.txt').read_text() == 'my own list\n' and not (out / 'train.txt').exists()
+    assert run_prepare('--wider_root=' + wider_root, '--out_dir=' + str(out), '--overwrite').returncode == 0
+    written = (out / 'train.txt').read_text()
+    assert run_prepare('--wider_root=' + wider_root, '--out_dir=' + str(out)).returncode == 0  # its own: replaced
+    assert (out / 'train.txt').read_text() == written
+    (out / 'train.txt').write_text(written + 'an edit\n')
+    proc = run_prepare('--wider_root=' + wider_root, '--out_dir=' + str(out))
+    assert proc.returncode == 2 and 'train.txt exists and was not written by prepare_wider_data' in proc.stderr
+    assert (out / 'train.txt').read_text().endswith('an edit\n')
 
 
 def test_non_utf8_annotations_and_unwritable_out_dir_are_one_line(wider_root, tmp_path):

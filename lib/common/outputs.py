@@ -2,10 +2,13 @@
 
 A tool claims its output folder with ``claim_output_dir``: a missing or empty folder gets a marker file naming
 the tool; a folder holding that tool's marker may be written into again (e.g. several ``--shard`` runs filling one
-results folder); any other non-empty folder is refused unless the user passes ``--overwrite``. Inputs and outputs
-are compared by real path (symlinks and ``..`` resolved). Writability is checked when the tool starts, not at its
-first write.
+results folder); any other non-empty folder is refused unless the user passes ``--overwrite``. A tool that writes
+named files into a shared folder (train.txt and val.txt into data/) checks each file instead
+(``check_replaceable``): a new file, or one it wrote itself (recorded with its content hash by ``record_written``),
+may be replaced. Inputs and outputs are compared by real path (symlinks and ``..`` resolved). Writability is
+checked when the tool starts, not at its first write.
 """
+import hashlib
 import os
 import tempfile
 
@@ -13,6 +16,7 @@ from lib.common.errors import UserError
 from lib.common.io import read_json, write_json
 
 MARKER = '.pruned_dsfd_output.json'
+FILE_RECORD = '.pruned_dsfd_files.json'  # {file name: {'tool', 'sha256'}} of files tools wrote into a folder
 
 
 def made_by(path, tool):
@@ -66,3 +70,39 @@ def check_disjoint(inputs, outputs, allow_inside=False):
                 raise UserError('%s=%s overlaps the input %s=%s (real paths %s, %s): outputs would overwrite or '
                                 'mix with inputs; choose an output folder outside the input'
                                 % (out_flag, out_path, in_flag, in_path, real_out, real_in))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _file_record(folder):
+    try:
+        record = read_json(os.path.join(folder, FILE_RECORD))
+        return record if isinstance(record, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def check_replaceable(paths, tool, overwrite=False, flag='--overwrite'):
+    """Each of ``paths`` is new, or unchanged since ``tool`` wrote it; else one line (unless ``overwrite``)."""
+    for path in paths:
+        if overwrite or not os.path.exists(path):
+            continue
+        entry = _file_record(os.path.dirname(os.path.abspath(path))).get(os.path.basename(path), {})
+        if entry.get('tool') != tool or entry.get('sha256') != _sha256(path):
+            raise UserError('%s exists and was not written by %s (or was edited since); move it away, choose '
+                            'another output folder, or pass %s to replace it' % (path, tool, flag))
+
+
+def record_written(paths, tool):
+    """Note ``paths`` (just written by ``tool``) with their content hashes, so a later run may replace them."""
+    for path in paths:
+        folder = os.path.dirname(os.path.abspath(path))
+        record = _file_record(folder)
+        record[os.path.basename(path)] = {'tool': tool, 'sha256': _sha256(path)}
+        write_json(os.path.join(folder, FILE_RECORD), record)
