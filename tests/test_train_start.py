@@ -9,7 +9,7 @@ from easydict import EasyDict as edict
 
 from lib import checkpoint
 from lib.common.errors import UserError
-from lib.train.start import choose_start, read_start, restore_pretrained, start_path
+from lib.train.start import choose_start, read_start, record_start, restore_pretrained, start_path
 
 
 def _model(model_path, pretrained=None, continue_train=False, resume=False):
@@ -41,6 +41,8 @@ def test_same_command_resumes_other_pretrained_stops_resume_continues(tmp_path, 
     run = str(tmp_path / 'run')
     start = choose_start(_model(run, a), run)
     assert start.resume is None and start.pretrained == a and not start.strict
+    assert read_start(run) == ''                                       # nothing written until training begins
+    record_start(_model(run, a), run, start)
     assert read_start(run) == os.path.realpath(a)
     resume = _write_run_checkpoint(run, 7)
     assert choose_start(_model(run, a), run).resume == resume          # the same command again: resumes
@@ -53,12 +55,15 @@ def test_same_command_resumes_other_pretrained_stops_resume_continues(tmp_path, 
         choose_start(_model(run, None), run)                           # nothing vs A is different too
     start = choose_start(_model(run, b, resume=True), run)
     assert start.resume == resume and start.pretrained is None
+    record_start(_model(run, b, resume=True), run, start)
     assert read_start(run) == os.path.realpath(a)                      # the record is not rewritten by a resume
 
 
 def test_run_from_scratch_resumes_and_refuses_a_pretrained_model(tmp_path, pretrained):
     run = str(tmp_path / 'run')
-    assert choose_start(_model(run), run) == (None, None, False)
+    start = choose_start(_model(run), run)
+    assert start == (None, None, False)
+    record_start(_model(run), run, start)
     assert read_start(run) is None
     resume = _write_run_checkpoint(run, 3)
     assert choose_start(_model(run), run).resume == resume

@@ -50,7 +50,8 @@ def read_start(model_path):
 
 
 def choose_start(model, model_path):
-    """The Start of a run under ``model`` (config.MODEL) in ``model_path``; records a fresh start."""
+    """The Start of a run under ``model`` (config.MODEL) in ``model_path``; writes nothing (``record_start`` records
+    a fresh start once training is sure to begin)."""
     resume, _ = newest_checkpoint(model_path)
     pretrained = model.pretrained_model or None
     wanted_resume = bool(model.get('resume', False))
@@ -70,9 +71,14 @@ def choose_start(model, model_path):
                         'which is not set; set it, or continue_train = False')
     if pretrained:
         read_shapes(pretrained, 'pretrained model')  # a missing or unreadable checkpoint fails before the graph
-    write_json(start_path(model_path), {'pretrained_model': _identity(pretrained),
-                                        'continue_train': bool(model.continue_train)})
     return Start(None, pretrained, bool(model.continue_train))
+
+
+def record_start(model, model_path, start):
+    """Record what a fresh run (``start`` from choose_start) starts from; a resumed run keeps its record."""
+    if start.resume is None:
+        write_json(start_path(model_path), {'pretrained_model': _identity(start.pretrained),
+                                            'continue_train': bool(model.continue_train)})
 
 
 def restore_strict(session, ckpt_path, variables):

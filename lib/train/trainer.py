@@ -30,7 +30,7 @@ from lib.train.faults import Hooks, slots_digest
 from lib.train.graph import build_train_graph
 from lib.train.restore import start_arch
 from lib.train.schedule import learning_rate_at
-from lib.train.start import choose_start, restore_pretrained
+from lib.train.start import choose_start, record_start, restore_pretrained
 from lib.train.summaries import scalar_summary
 from lib.train.towers import default_devices
 
@@ -113,9 +113,9 @@ def _make_loaders(config, arch, spec, shard=(0, 1)):
 
 
 def _choose_start(config, model_path):
-    """(checkpoint to resume from or None, pretrained model to restore or None): lib.train.start decides."""
-    start = choose_start(config.MODEL, model_path)
-    return start.resume, start.pretrained
+    """The Start (checkpoint to resume from or None, pretrained model to restore or None, strict): lib.train.start
+    decides."""
+    return choose_start(config.MODEL, model_path)
 
 
 def _initialise(session, graph, ckpts, resume, pretrained, config):
@@ -302,13 +302,16 @@ def train(config, devices=None):
     model_path = os.path.abspath(config.MODEL.model_path)
     hooks = Hooks.from_environment()
     _check_model_path(model_path)
-    resume, pretrained = _choose_start(config, model_path)
+    start = _choose_start(config, model_path)
+    resume, pretrained = start.resume, start.pretrained
     arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
     arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))
     spec = anchor_spec_from_config(config.ANCHOR)
     train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec, replica.shard)
     with tf.Graph().as_default(), train_loader, val_loader:
         _check_lists(config, train_loader, val_loader)
+        if replica.is_chief:
+            record_start(config.MODEL, model_path, start)  # training begins: a re-run resumes this run
         tf.set_random_seed(config.DATA.seed)  # fresh weights are reproducible too
         with replica.device_scope():
             graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices, replica.wrap_optimizer)
