@@ -105,6 +105,7 @@ def _trained_paths(output):
 def _expected_after_one_step(config):
     """Model variables after one momentum step on the mean of the two shards' gradients, in one process."""
     arch = dense_architecture(config)
+    arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))  # as train()
     ratios = validate_config(config, PRUNABLE_LAYERS)
     values = checkpoint.read_checkpoint(config.MODEL.pretrained_model)
     grads, batches = [], []

@@ -130,7 +130,8 @@ def test_two_towers_through_train(tmp_path):
     assert 'epoch_1.ckpt.index' in result['files']
 
 
-BAD_LOSS = "error: config.TRAIN.pruned_loss = 'l1': expected 'activation' or 'group_lasso'"
+BAD_LOSS = ("error: config.TRAIN.pruned_loss = 'l1': expected 'activation' or 'activation_per_image' or "
+            "'group_lasso'")
 
 
 def _bad_config(tmp_path):
