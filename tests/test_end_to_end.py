@@ -48,8 +48,9 @@ def test_standard_model_learns(pipeline):
 def test_pruning_pays(pipeline):
     standard, pruned = pipeline[0]['standard'], pipeline[0]['pruned']
     removed = 1. - float(pruned['backbone_macs']) / standard['backbone_macs']
-    report_measurement('end to end, pruned model: easy %.4f AP, %.1f%% of backbone MACs removed, %.1f vs %.1f ms' % (
-        pruned['ap']['easy'], 100 * removed, pruned['latency_ms'], standard['latency_ms']))
+    report_measurement('end to end, pruned model: easy %.4f, medium %.4f, hard %.4f AP, %.1f%% of backbone MACs '
+                       'removed, %.1f vs %.1f ms' % (pruned['ap']['easy'], pruned['ap']['medium'], pruned['ap']['hard'],
+                                                    100 * removed, pruned['latency_ms'], standard['latency_ms']))
     assert removed >= 0.4, '%.1f%% of the backbone MACs removed' % (100 * removed)
     assert pruned['ap']['easy'] >= standard['ap']['easy'] - 0.05
     assert pruned['params'] < standard['params'] and pruned['pb_bytes'] < standard['pb_bytes']
