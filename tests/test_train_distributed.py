@@ -93,6 +93,7 @@ def setup(tmp_path):
     config = make_config(overrides)
     pretrained = os.path.join(root, 'init', 'init.ckpt')
     checkpoint.write_checkpoint(checkpoint.random_model_values(dense_architecture(config), seed=3), pretrained)
+    checkpoint.save_arch(pretrained, dense_architecture(config))  # this project's checkpoint, not the original's
     overrides[('MODEL', 'pretrained_model')] = pretrained
     return root, overrides, make_config(overrides)
 
