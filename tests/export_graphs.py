@@ -52,7 +52,7 @@ def checkpoint_outputs(config, prefix, images, arch=None):
 
 def frozen_outputs(pb_path, images):
     """Run a frozen graph by its interface names."""
-    from lib.inference.detector import load_graph_def
+    from lib.inference.runtimes import load_graph_def
     with tf.Graph().as_default() as graph:
         tf.import_graph_def(load_graph_def(pb_path), name='')
         with tf.Session() as session:

@@ -13,10 +13,7 @@ import numpy as np
 
 from lib.common.errors import UserError
 from lib.common.image import batch_images, check_input_size, resize_image
-from lib.inference.runtimes import graph_pad_value, load_graph_def, open_runtime
-
-__all__ = ['FaceDetector', 'check_image', 'graph_pad_value', 'latency_seconds', 'load_graph_def',
-           'run_detection']
+from lib.inference.runtimes import open_runtime
 
 DEFAULT_MAX_SIDE = 4096
 log = logging.getLogger(__name__)

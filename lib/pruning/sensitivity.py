@@ -15,7 +15,8 @@ import tensorflow.compat.v1 as tf
 from lib import checkpoint
 from lib.common.io import atomic_path
 from lib.config import anchor_spec, target_assigner
-from lib.inference.detector import graph_pad_value, run_detection
+from lib.inference.detector import run_detection
+from lib.inference.runtimes import graph_pad_value
 from lib.model.arch import PRUNABLE_LAYERS
 from lib.model.dsfd import OUTPUT_NAMES, detect
 from lib.model.loss import detection_losses
