@@ -301,7 +301,8 @@ def train(config, devices=None):
                         % (config.TRAIN.batch_size, len(devices)))
     model_path = os.path.abspath(config.MODEL.model_path)
     hooks = Hooks.from_environment()
-    _check_model_path(model_path)
+    if replica.is_chief:  # the other replicas only read model_path (their probes would race the chief's check)
+        _check_model_path(model_path)
     start = _choose_start(config, model_path)
     resume, pretrained = start.resume, start.pretrained
     arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
