@@ -1,4 +1,5 @@
-"""Where does the detector run fastest? One model on every runtime: TF .pb, onnxruntime, TFLite fp32/fp16/int8.
+"""Where does the detector run fastest? One model on every runtime: TF .pb, onnxruntime, TFLite fp32/fp16/int8,
+and the .pb under stock TF 1.15 and intel-tensorflow 1.15 when their environments (.venv37, .venv37-intel) exist.
 
 For a trained small model (the standard and the pruned model of a demo run: --trained RUN, the folder demo.py
 wrote, with its --config) and a random full-width network (dense, and slimmed at uniform ratio 0.5): latency of
@@ -12,6 +13,7 @@ random network).
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -23,6 +25,31 @@ sys.path.insert(0, ROOT)
 from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 
 RUNTIMES = ('TF .pb', 'onnxruntime', 'TFLite fp32', 'TFLite fp16', 'TFLite int8')
+# The .pb under other TensorFlow builds, each run by its own environment's Python (skipped when not installed).
+OTHER_TENSORFLOWS = (('TF 1.15 .pb', '.venv37'), ('intel TF 1.15 .pb', '.venv37-intel'))
+LATENCY_SCRIPT = """import sys, numpy as np; sys.path.insert(0, %r)
+from lib.common.cli import setup_tensorflow; setup_tensorflow()
+from lib.inference.detector import FaceDetector, latency_seconds
+image = np.random.RandomState(0).randint(0, 256, %r + (3,)).astype(np.uint8)
+with FaceDetector(%r, threads=%d) as detector:
+    print(1000. * float(np.median(latency_seconds(detector, [image], %d, warmup=1, input_size=%r))))
+"""
+
+
+def other_tensorflows():
+    """[(runtime name, python)] of the installed OTHER_TENSORFLOWS."""
+    found = [(name, os.path.join(ROOT, venv, 'bin', 'python')) for name, venv in OTHER_TENSORFLOWS]
+    return [(name, python) for name, python in found if os.path.isfile(python)]
+
+
+def latency_elsewhere(python, pb, size, threads, runs):
+    """Median ms of the frozen graph ``pb`` in another environment (same image, same measurement)."""
+    script = LATENCY_SCRIPT % (ROOT, size, pb, threads, runs, size)
+    run = subprocess.run([python, '-c', script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, cwd=ROOT, timeout=3600)
+    if run.returncode:
+        raise RuntimeError('%s failed on %s:\n%s' % (python, pb, run.stderr[-2000:]))
+    return float(run.stdout.split()[-1])
 
 
 def export_all(pb, folder, size, calibration):
@@ -40,7 +67,7 @@ def export_all(pb, folder, size, calibration):
 
 
 def measure(files, size, threads, runs):
-    """{runtime: (median ms, file bytes)}."""
+    """{runtime: (median ms, file bytes)}, the RUNTIMES here and the .pb under other_tensorflows()."""
     from lib.inference.detector import FaceDetector, latency_seconds
     image = np.random.RandomState(0).randint(0, 256, size + (3,)).astype(np.uint8)
     rows = {}
@@ -48,7 +75,10 @@ def measure(files, size, threads, runs):
         with FaceDetector(files[runtime], threads=threads) as detector:
             seconds = latency_seconds(detector, [image], runs, warmup=1, input_size=size)
         rows[runtime] = (1000. * float(np.median(seconds)), os.path.getsize(files[runtime]))
-        print('  %-12s %9.1f ms %8.2f MB' % (runtime, rows[runtime][0], rows[runtime][1] / 1e6), flush=True)
+        print('  %-17s %9.1f ms %8.2f MB' % (runtime, rows[runtime][0], rows[runtime][1] / 1e6), flush=True)
+    for runtime, python in other_tensorflows():
+        rows[runtime] = (latency_elsewhere(python, files['TF .pb'], size, threads, runs), rows['TF .pb'][1])
+        print('  %-17s %9.1f ms' % (runtime, rows[runtime][0]), flush=True)
     return rows
 
 
@@ -113,6 +143,11 @@ def random_models(args, work):
     return models
 
 
+def tf_version():
+    import tensorflow.compat.v1 as tf
+    return tf.__version__
+
+
 @main_entry
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -144,13 +179,13 @@ def main():
             table.append((name, rows))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    header = '| model | ' + ' | '.join(RUNTIMES) + ' |'
-    print('\n%dx%d, %d threads, median of %d runs: latency ms (file MB)\n' % (size[0], size[1], args.threads,
-                                                                            args.runs))
-    print(header)
-    print('|' + ' --- |' * (len(RUNTIMES) + 1))
+    runtimes = list(RUNTIMES) + [name for name, _ in other_tensorflows()]
+    print('\n%dx%d, %d threads, median of %d runs: latency ms (file MB); TF .pb is TF %s\n'
+          % (size[0], size[1], args.threads, args.runs, tf_version()))
+    print('| model | ' + ' | '.join(runtimes) + ' |')
+    print('|' + ' --- |' * (len(runtimes) + 1))
     for name, rows in table:
-        print('| %s | %s |' % (name, ' | '.join('%.0f (%.1f)' % (rows[r][0], rows[r][1] / 1e6) for r in RUNTIMES)))
+        print('| %s | %s |' % (name, ' | '.join('%.0f (%.1f)' % (rows[r][0], rows[r][1] / 1e6) for r in runtimes)))
     if ap_line:
         print('\n' + ap_line)
 

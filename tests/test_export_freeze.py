@@ -88,11 +88,14 @@ def test_detector_on_frozen_model_matches_the_padded_graph_run(dense):
     np.testing.assert_allclose(dets, expected, atol=1e-3)
 
 
-def other_python():
-    """The Python of the other TF environment (TF 1.15 <-> 2.x) at the repo root, or None."""
-    name = '.venv311' if tf.__version__.startswith('1.') else '.venv37'
+def other_python(name):
+    """The Python of the environment ``name`` at the repo root, or None when it is not installed."""
     path = os.path.join(ROOT, name, 'bin', 'python')
     return path if os.path.isfile(path) else None
+
+
+# The other TF (1.15 <-> 2.x), and Intel's TF 1.15 build (`make env-intel`, opt-in: skipped unless installed).
+OTHER_ENVIRONMENTS = ['.venv311' if tf.__version__.startswith('1.') else '.venv37', '.venv37-intel']
 
 
 def calm_frozen_graph(folder):
@@ -114,12 +117,13 @@ def calm_frozen_graph(folder):
     return pb
 
 
-def test_frozen_graph_loads_in_the_other_tensorflow(tmp_path):
-    """A graph frozen here gives the same detections under the other TF (1.15 <-> 2.x); `make test` builds both
-    environments before either pass, so both directions run."""
-    python = other_python()
+@pytest.mark.parametrize('environment', OTHER_ENVIRONMENTS)
+def test_frozen_graph_gives_the_same_detections_in_another_tensorflow(environment, tmp_path):
+    """A graph frozen here gives the same detections under the other TF (1.15 <-> 2.x; `make test` builds both
+    environments before either pass, so both directions run) and under intel-tensorflow 1.15 when installed."""
+    python = other_python(environment)
     if python is None:
-        pytest.skip('the other TF environment is not installed')
+        pytest.skip('%s is not installed' % environment)
     pb = calm_frozen_graph(str(tmp_path))
     np.save(str(tmp_path / 'images.npy'), IMAGES)
     script = ("import sys, numpy as np; sys.path[:0] = [%r, %r]\n"
