@@ -52,10 +52,10 @@ env-tf1: $(VENV_TF1)/.installed
 	cd tools/ap_eval && ../../$(VENV_TF1)/bin/python setup.py -q build_ext --inplace
 
 test-modern: env-modern
-	$(VENV_MODERN)/bin/python -m pytest tests -q $(PYTEST_ARGS)
+	$(VENV_MODERN)/bin/python -m pytest tests -q --durations=15 $(PYTEST_ARGS)
 
 test-tf1: env-tf1
-	$(VENV_TF1)/bin/python -m pytest tests -q $(PYTEST_ARGS)
+	$(VENV_TF1)/bin/python -m pytest tests -q --durations=15 $(PYTEST_ARGS)
 
 # Both environments are built before either pass, so each pass can load the other's frozen graphs.
 test:

@@ -9,7 +9,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = {env: 'cd tools/ap_eval && ../../%s/bin/python setup.py -q build_ext --inplace' % env
          for env in ('.venv37', '.venv311')}
-PASS = {env: '%s/bin/python -m pytest tests -q' % env for env in ('.venv37', '.venv311')}
+PASS = {env: '%s/bin/python -m pytest tests -q --durations=15' % env for env in ('.venv37', '.venv311')}
 
 pytestmark = pytest.mark.skipif(shutil.which('make') is None, reason='make is not installed')
 
