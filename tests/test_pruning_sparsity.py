@@ -59,7 +59,7 @@ def _conv_endpoints(weights, biases):
     """A one-conv 'model': layer 'conv' is a 3x3 conv with the given weights [3, 3, cin, c] and biases."""
     recorder = layers.LayerRecorder()
     x = tf.zeros([1, 4, 4, weights.shape[2]])
-    y = layers.conv2d(recorder, x, weights.shape[3], 3, 'conv', 'backbone')
+    y = layers.conv2d(recorder, x, weights.shape[3], 3, 'conv', 'backbone', channel_group='conv')
     conv = recorder.convs[0]
     return Endpoints({'conv': y}, [], {}, recorder), conv
 
