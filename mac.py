@@ -27,7 +27,10 @@ def parse_args(argv=None):
                         '(default: config.MODEL.trained_model)')
     parser.add_argument('--train_config', help='training config of the checkpoint (default: config.MODEL.train_config)')
     parser.add_argument('--input_size', help='H,W, multiples of 32 (default: config.INPUT.hin,win)')
-    parser.add_argument('--pruned_ratio', help="with --plan: '[0.5, ...]' (15 or 19 ratios) or '{layer: ratio}'")
+    parser.add_argument('--pruned_ratio', help="with --plan: '[0.5, ...]' (15 or 19 ratios), '{layer or group: "
+                        "ratio}' or 'all:0.5' (every prunable group)")
+    parser.add_argument('--round_to', type=int, help='kept channel counts rounded up to a multiple of this, never '
+                        'above the dense count, with --plan and channel selection (default: TRAIN.round_to)')
     parser.add_argument('--criterion', choices=CRITERIA, help='channel selection on a dense checkpoint')
     parser.add_argument('--eps', type=float, help="a channel whose score is <= eps is pruned (0: the original's "
                         'rule, a channel lives when its maximum is > 0)')
@@ -57,10 +60,13 @@ def _parse_input_size(text):
 
 def _parse_ratio(text):
     from lib.common.errors import UserError
+    if text.startswith('all:'):
+        return text
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise UserError("--pruned_ratio=%s: expected a Python list such as '[0.5, 0.5, ...]' or a dict" % text)
+        raise UserError("--pruned_ratio=%s: expected a Python list such as '[0.5, 0.5, ...]', a dict or 'all:0.5'"
+                        % text)
 
 
 def resolve(args):
@@ -69,7 +75,7 @@ def resolve(args):
     from lib.common.errors import UserError
     from lib.common.image import check_input_size
     from lib.config import check_positive_int, check_pruned_ratio, load_config, load_training_config
-    from lib.model.arch import PRUNABLE_LAYERS
+    from lib.model.arch import PRUNABLE_LAYERS, prunable_groups
     from lib.original.config import is_original_config, trained_model
     if is_original_config(args.config):  # the original's mac_config.py: a training config + trained_model
         config = load_config(DEFAULT_CONFIG)
@@ -91,6 +97,8 @@ def resolve(args):
     ratio = config.MODEL.pruned_ratio if args.pruned_ratio is None else _parse_ratio(args.pruned_ratio)
     ratio = train_config.TRAIN.pruned_ratio if ratio is None else ratio
     ratio_field = 'TRAIN.pruned_ratio' if args.pruned_ratio is None else '--pruned_ratio'
+    round_to = train_config.TRAIN.round_to if args.round_to is None else args.round_to
+    check_positive_int('--round_to' if args.round_to is not None else 'TRAIN.round_to', round_to)
     wider_val = args.sensitivity_wider or config.SENSITIVITY.wider_val
     if args.sensitivity and wider_val:
         check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
@@ -102,7 +110,9 @@ def resolve(args):
                  '(a checkpoint prefix or folder)' % args.config)
     return SimpleNamespace(
         train_config=train_config, input_size=input_size, ckpt=ckpt,
-        ratios=check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field) if args.plan else None,
+        ratios=check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field,
+                                  groups=prunable_groups(train_config.MODEL.fpn)) if args.plan else None,
+        round_to=round_to,
         reselect=args.criterion is not None or args.eps is not None,
         criterion=args.criterion or config.PRUNE.criterion,
         eps=config.PRUNE.eps if args.eps is None else args.eps,
@@ -117,7 +127,6 @@ def checkpoint_kept_arch(settings, dense):
     architecture, its mask file, or channel selection (which writes the mask)."""
     from lib import checkpoint
     from lib.common.errors import UserError
-    from lib.model.arch import PRUNABLE_LAYERS
     from lib.pruning.calibration import calibration_images
     from lib.pruning.masks import check_kept, kept_counts, read_mask, write_mask
     from lib.pruning.selection import select_channels
@@ -126,7 +135,7 @@ def checkpoint_kept_arch(settings, dense):
     slim = checkpoint.load_arch(ckpt, dense)
     if slim.is_slimmer_than(dense) or slim.structure() != dense.structure():
         checkpoint.check_fits_arch(ckpt, slim)
-        wider = [n for n in PRUNABLE_LAYERS if slim.channels[n] > dense.channels[n]]
+        wider = [n for n in dense.groups if slim.channels[n] > dense.channels[n]]
         if wider or slim.structure() != dense.structure():
             raise UserError('slim checkpoint %s (%s) is not a pruned version of the training config\'s model (%s); '
                             'pass the config it was trained with as --train_config'
@@ -139,13 +148,15 @@ def checkpoint_kept_arch(settings, dense):
         kept = read_mask(mask_file)
         check_kept(kept, dense, mask_file)
         return dense.with_channels(kept_counts(kept)), 'checkpoint %s with mask %s' % (ckpt, mask_file)
-    how = "checkpoint %s, channels selected by the '%s' criterion, eps=%g" % (ckpt, settings.criterion, settings.eps)
+    how = "checkpoint %s, channels selected by the '%s' criterion, eps=%g, round_to=%d" % (
+        ckpt, settings.criterion, settings.eps, settings.round_to)
     images = None
     if settings.criterion == 'activation':
         images = calibration_images(settings.calib_source, settings.calib_count, settings.input_size,
                                     data.PIXEL_MEAN)
         how += ', on up to %d calibration images of %s' % (settings.calib_count, settings.calib_source)
-    kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD, images)
+    kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD, images,
+                           settings.round_to)
     write_mask(mask_file, kept, settings.criterion, settings.eps, ckpt)
     return dense.with_channels(kept_counts(kept)), how + '; mask written to %s' % mask_file
 
@@ -201,8 +212,8 @@ def run(argv=None):
     if settings.run_sensitivity:
         return run_sensitivity(settings, dense)
     if settings.plan:
-        kept = dense.with_channels(macs.planned_kept(dense, settings.ratios))
-        how = 'plan: the configured architecture with floor(ratio * C) channels removed per layer'
+        kept = dense.with_channels(macs.planned_kept(dense, settings.ratios, settings.round_to))
+        how = 'plan: the configured architecture with floor(ratio * C) channels removed per group'
     else:
         kept, how = checkpoint_kept_arch(settings, dense)
     report = macs.compare(macs.count_arch(dense, settings.input_size, settings.train_config),

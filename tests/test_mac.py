@@ -198,6 +198,36 @@ def test_dense_checkpoint_selects_writes_mask_and_matches_slim(setup, tmp_path, 
     assert conv['macs_kept'] == 9 * conv['c_in_kept'] * conv['c_out_kept'] * 32 * 32
 
 
+def test_plan_over_every_group_with_round_to(setup, tmp_path, capsys):
+    """--plan 'all:0.3' reaches the FPN and FEM convs; --round_to=8 rounds every kept count up to a multiple of 8
+    (never above the dense count)."""
+    counts = {}
+    for round_to in (1, 8):
+        out = str(tmp_path / ('plan%d.json' % round_to))
+        run_mac(setup, capsys, '--plan', '--pruned_ratio=all:0.3', '--round_to=%d' % round_to, '--json=' + out)
+        counts[round_to] = {row['name']: (row['c_out'], row['c_out_kept'])
+                            for row in json.load(open(out))['layers'] if row['group'] != 'heads'}
+    for name in ('lateral/res1', 'merge/res1', 'fems0/eyes_2_1', 'fems5/eyes_3', 'fc7'):
+        dense, kept = counts[1][name]
+        assert kept == dense - int(0.3 * dense)
+    for name, (dense, kept) in counts[8].items():
+        assert counts[1][name][1] <= kept <= dense and (kept % 8 == 0 or kept == dense), name
+    assert counts[8]['fc7'] == (128, 96) and counts[1]['fc7'] == (128, 90)
+
+
+def test_selection_rounds_kept_counts_up(setup, tmp_path, capsys):
+    ckpt = str(tmp_path / 'model.ckpt')
+    checkpoint.write_checkpoint(checkpoint.read_checkpoint(os.path.join(setup['folder'], 'model.ckpt')), ckpt)
+    run_mac(setup, capsys, '--ckpt_path=' + ckpt, '--eps=1e-6', '--round_to=4')
+    mask = json.load(open(mask_path(ckpt)))['kept']
+    arch = setup['arch']
+    for name in arch.groups:
+        alive = arch.channels[name] - len(setup['dead'][name])
+        assert len(mask[name]) % 4 == 0 or len(mask[name]) == arch.channels[name]
+        assert alive <= len(mask[name]) < alive + 4
+        assert set(mask[name]) >= set(range(arch.channels[name])) - set(setup['dead'][name])
+
+
 def test_existing_mask_is_used(setup, tmp_path, capsys):
     ckpt = os.path.join(setup['folder'], 'model.ckpt')
     write_mask(mask_path(ckpt), {'fc7': [0]}, 'weight', 0.1, ckpt)
@@ -223,6 +253,9 @@ def test_missing_checkpoint_is_one_line_from_the_script(setup):
     (['--input_size=640'], 'expected H,W'),
     (['--plan', '--pruned_ratio=[0.5, 2]'], '--pruned_ratio'),
     (['--pruned_ratio=[0.5]'], 'used by --plan only'),
+    (['--plan', '--pruned_ratio=all:x'], "'all:<ratio>'"),
+    (['--plan', "--pruned_ratio={'fems0/eyes_21': 0.5}"], 'did you mean fems0/eyes_2_1'),
+    (['--plan', '--round_to=0'], '--round_to = 0: expected an integer >= 1'),
 ])
 def test_user_errors(setup, capsys, flags, message):
     with pytest.raises(UserError, match=re.escape(message)):

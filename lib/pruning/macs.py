@@ -11,12 +11,14 @@ import collections
 import tensorflow.compat.v1 as tf
 
 from lib.config import inference_graph as build_inference_graph
-from lib.pruning.sparsity import num_targeted
+from lib.model.layers import source_groups
+from lib.pruning.sparsity import kept_count
 
 GROUPS = ('backbone', 'extras', 'fpn_fem', 'heads')
 NOT_COUNTED = 'not counted: biases, ReLU, pooling, L2Norm, the FPN product, box decoding and NMS'
 
-ConvCount = collections.namedtuple('ConvCount', 'name group kernel c_in c_out out_h out_w macs params input_source')
+ConvCount = collections.namedtuple('ConvCount', 'name group kernel c_in c_out out_h out_w macs params input_source '
+                                                'channel_group')
 
 
 def reachable_ops(tensors):
@@ -46,7 +48,7 @@ def count_convs(recorder, outputs=None):
                              % conv.name)
         counts.append(ConvCount(conv.name, conv.group, k_h, c_in, c_out, out_h, out_w,
                                 k_h * k_w * c_in * c_out * out_h * out_w, k_h * k_w * c_in * c_out + c_out,
-                                conv.input_source))
+                                conv.input_source, conv.channel_group))
     return counts
 
 
@@ -64,21 +66,21 @@ def count_arch(arch, input_size, config):
     return count_convs(endpoints.recorder, list(outputs.values()))
 
 
-def planned_kept(arch, ratios):
-    """{layer: C - floor(ratio * C)}: the channel counts left when ``ratios`` ({layer: ratio}) are applied."""
-    return {name: arch.channels[name] - num_targeted(ratio, arch.channels[name]) for name, ratio in ratios.items()}
+def planned_kept(arch, ratios, round_to=1):
+    """{group: kept count} when ``ratios`` ({group: ratio}) are applied: C - floor(ratio * C), rounded up to a
+    multiple of ``round_to`` (never above C)."""
+    return {name: kept_count(ratio, arch.channels[name], round_to) for name, ratio in ratios.items()}
 
 
-def macs_saved(counts, layer, kept):
-    """MACs saved by keeping ``kept`` of ``layer``'s channels: its conv's share of outputs and each consumer's
+def macs_saved(counts, group, kept):
+    """MACs saved by keeping ``kept`` of ``group``'s channels: its convs' share of outputs and each consumer's
     share of inputs (MACs are linear in C_out and in C_in), among the convs of ``counts`` (dense, from a graph)."""
-    by_name = {count.name: count for count in counts}
-    channels = by_name[layer].c_out
-    fraction = 1. - float(kept) / channels
-    saved = by_name[layer].macs * fraction
+    own = [count for count in counts if count.channel_group == group]
+    removed = own[0].c_out - kept
+    saved = sum(count.macs * float(removed) / count.c_out for count in own)
     for count in counts:
-        if count.input_source == layer:
-            saved += count.macs * fraction
+        if group in source_groups(count.input_source):
+            saved += count.macs * float(removed) / count.c_in
     return int(round(saved))
 
 

@@ -84,18 +84,19 @@ class _Probe(object):
 
     @contextlib.contextmanager
     def without(self, layer, pruned):
-        """The filters ``pruned`` of ``layer`` zeroed (weights and bias) inside the block, restored after it."""
-        conv = self.registry[layer].conv
-        originals = self.session.run([conv.weights, conv.biases])
+        """The filters ``pruned`` of group ``layer`` zeroed (weights and bias of each of its convs) inside the
+        block, restored after it."""
+        variables = [v for conv in self.registry[layer].convs for v in (conv.weights, conv.biases)]
+        originals = self.session.run(variables)
         zeroed = [array.copy() for array in originals]
         for array in zeroed:
             array[..., pruned] = 0
         try:
-            for variable, value in zip((conv.weights, conv.biases), zeroed):
+            for variable, value in zip(variables, zeroed):
                 variable.load(value, self.session)
             yield
         finally:
-            for variable, value in zip((conv.weights, conv.biases), originals):
+            for variable, value in zip(variables, originals):
                 variable.load(value, self.session)
 
     def close(self):
