@@ -20,7 +20,7 @@ from lib.inference.detector import FaceDetector
 from lib.export.freeze import freeze_checkpoint
 from lib.config import load_config
 from lib.common.errors import UserError
-from lib.model.arch import ALL_GROUPS
+from lib.model.arch import ALL_GROUPS, PRUNABLE_LAYERS
 from lib import checkpoint
 from lib.pruning import sensitivity
 from lib.checkpoint import mask_path
