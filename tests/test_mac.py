@@ -330,6 +330,16 @@ def test_write_plan_never_replaces_a_file_it_did_not_write(setup, tmp_path, caps
     assert foreign.read_text() == '{}'
 
 
+def test_budget_needs_the_dense_checkpoint(setup, tmp_path, capsys):
+    """Plan ratios are of the dense model: a slim checkpoint is refused before the sensitivity run."""
+    ckpt = os.path.join(setup['folder'], 'model.ckpt')
+    slim = str(tmp_path / 'slim.ckpt')
+    slim_checkpoint(ckpt, {'fc7': [0, 1, 2]}, setup['arch'], slim)
+    with pytest.raises(UserError, match='--target_macs plans ratios of the training config\'s dense model, but '
+                                        'checkpoint .*slim.ckpt is slim'):
+        run_mac(setup, capsys, '--ckpt_path=' + slim, '--sensitivity', '--target_macs=0.5')
+
+
 @pytest.mark.parametrize('flags, message', [
     (['--target_macs=0.3'], '--target_macs plans from the sensitivity curves: add --sensitivity'),
     (['--sensitivity', '--target_macs=0'], '--target_macs=0: expected a fraction of the dense MACs, 0 < x <= 1'),
