@@ -4,8 +4,10 @@
 UserError naming the field, the value and what is expected. The builders (``dense_architecture``,
 ``anchor_spec``, ``target_assigner``, ``inference_graph``) are the one place a config becomes model objects.
 """
+import ast
 import difflib
 import importlib.util
+import json
 import logging
 import math
 import numbers
@@ -13,7 +15,7 @@ import os
 
 from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
-from lib.common.errors import UserError
+from lib.common.errors import UserError, where
 from lib.common.image import check_input_size
 from lib.model.arch import (ALL_GROUPS, FPN_GROUPS, PRUNABLE_LAYERS, Architecture, group_convs, group_of,
                             prunable_groups)
@@ -110,14 +112,47 @@ def _ratio_all(ratio, groups, field):
     return dict.fromkeys(groups, value)
 
 
+def parse_pruned_ratio(text, flag='--pruned_ratio'):
+    """A --pruned_ratio flag's value: 'all:r' and a path ending in .json stay strings (check_pruned_ratio reads
+    them); anything else is read as a Python literal (a list or a dict)."""
+    if text.startswith('all:') or text.endswith('.json'):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise UserError("%s=%s: expected a Python list such as '[0.5, 0.5, ...]', a dict, 'all:0.5' or a plan "
+                        "file ending in .json" % (flag, text))
+
+
+def read_ratio_file(path, field):
+    """The {layer or group: ratio} dict of a pruned_ratio JSON file (what `mac.py --write_plan` writes)."""
+    expected = 'a JSON object {layer or group: ratio} such as mac.py --write_plan writes'
+    if not os.path.isfile(path):
+        _fail(field, path, '%s; no such file (relative paths are read from the working directory %s)'
+              % (expected, os.getcwd()))
+    try:
+        with open(path) as f:
+            ratio = json.load(f)
+    except ValueError as err:  # json.JSONDecodeError; a file that is not UTF-8 too
+        raise UserError('%s (%s): not valid JSON (%s); expected %s'
+                        % (where(path, getattr(err, 'lineno', None)), field, getattr(err, 'msg', err), expected))
+    if not isinstance(ratio, dict):
+        raise UserError('%s (%s): holds a JSON %s; expected %s' % (path, field, type(ratio).__name__, expected))
+    return ratio
+
+
 def check_pruned_ratio(ratio, layer_names, num_backbone=15, field='TRAIN.pruned_ratio', groups=None):
     """Normalise ``ratio`` to {group: ratio} for every group of ``groups`` (default: all, FPN and FEM included).
 
     Forms: a list of 15 (backbone) or 19 (backbone + extras) ratios in the order of ``layer_names``; a dict
     {layer or group: ratio} ('fpn/res1' or either of its convs 'lateral/res1', 'merge/res1'; 'fems0/eyes_2_1');
-    the string 'all:r' (every group). Groups not named get 0.
+    the string 'all:r' (every group); a path ending in .json holding such a dict (a `mac.py --write_plan` plan).
+    Groups not named get 0.
     """
     groups = list(ALL_GROUPS if groups is None else groups)
+    if isinstance(ratio, str) and ratio.endswith('.json'):
+        return check_pruned_ratio(read_ratio_file(ratio, field), layer_names, num_backbone,
+                                  '%s (read from %s)' % (field, ratio), groups)
     if isinstance(ratio, dict):
         given = _ratio_dict(ratio, groups, field)
     elif isinstance(ratio, (list, tuple)):
@@ -128,8 +163,8 @@ def check_pruned_ratio(ratio, layer_names, num_backbone=15, field='TRAIN.pruned_
     elif isinstance(ratio, str):
         given = _ratio_all(ratio, groups, field)
     else:
-        _fail(field, ratio, "a list of %d or %d floats, a dict {layer name: ratio} (layers or pruning groups), or "
-              "'all:<ratio>'" % (num_backbone, len(layer_names)))
+        _fail(field, ratio, "a list of %d or %d floats, a dict {layer name: ratio} (layers or pruning groups), "
+              "'all:<ratio>' or a plan file ending in .json" % (num_backbone, len(layer_names)))
     for v in given.values():
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0. <= v < 1.:
             _fail(field, ratio, 'every ratio in [0, 1)')

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from lib.config import check_pruned_ratio, load_config, validate_config
+from lib.config import check_pruned_ratio, load_config, parse_pruned_ratio, validate_config
 from lib.common.errors import UserError
 from lib.model.arch import ALL_GROUPS, PRUNABLE_LAYERS, prunable_groups
 
@@ -123,6 +123,38 @@ def test_pruned_ratio_errors_are_one_line(ratio, groups, message):
     with pytest.raises(UserError, match=message) as error:
         check_pruned_ratio(ratio, PRUNABLE_LAYERS, groups=groups)
     assert '\n' not in str(error.value) and 'TRAIN.pruned_ratio' in str(error.value)
+
+
+def test_pruned_ratio_from_a_plan_file(config, tmp_path, monkeypatch):
+    """TRAIN.pruned_ratio = 'plan.json' (what mac.py --write_plan writes) is read as the {group: ratio} dict;
+    a relative path from the working directory."""
+    (tmp_path / 'plan.json').write_text('{"fc7": 0.5, "lateral/res1": 0.25, "fems3/eyes_3": 0.75}')
+    monkeypatch.chdir(str(tmp_path))
+    config.TRAIN.pruned_ratio = 'plan.json'
+    ratios = validate_config(config, PRUNABLE_LAYERS)
+    assert (ratios['fc7'], ratios['fpn/res1'], ratios['fems3/eyes_3'], ratios['fc6']) == (0.5, 0.25, 0.75, 0.)
+    assert set(ratios) == set(ALL_GROUPS)
+    assert parse_pruned_ratio('plan.json') == 'plan.json' and parse_pruned_ratio('[0.5]') == [0.5]
+    assert parse_pruned_ratio('all:0.5') == 'all:0.5'
+
+
+@pytest.mark.parametrize('text, message', [
+    (None, r"config.TRAIN.pruned_ratio = '.*missing.json': expected a JSON object \{layer or group: ratio\}.*no such "
+           'file'),
+    ('{"fc7": 0.5,\n "fc6": }', r'bad.json:2 \(TRAIN.pruned_ratio\): not valid JSON'),
+    ('[0.5, 0.5]', r'bad.json \(TRAIN.pruned_ratio\): holds a JSON list; expected a JSON object'),
+    ('{"fc7": 1.5}', r'TRAIN.pruned_ratio \(read from .*bad.json\) = .*every ratio in \[0, 1\)'),
+    ('{"fc77": 0.5}', r'TRAIN.pruned_ratio \(read from .*bad.json\).*unknown: fc77; did you mean fc7\?'),
+])
+def test_plan_file_errors_name_the_file(tmp_path, text, message):
+    path = tmp_path / ('missing.json' if text is None else 'bad.json')
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(UserError, match=message) as error:
+        check_pruned_ratio(str(path), PRUNABLE_LAYERS)
+    assert '\n' not in str(error.value)
+    with pytest.raises(UserError, match='--pruned_ratio=oops: expected .* or a plan file ending in .json'):
+        parse_pruned_ratio('oops')
 
 
 def test_round_to_defaults_to_1_and_is_checked(config):

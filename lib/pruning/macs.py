@@ -72,16 +72,34 @@ def planned_kept(arch, ratios, round_to=1):
     return {name: kept_count(ratio, arch.channels[name], round_to) for name, ratio in ratios.items()}
 
 
+def dense_widths(counts):
+    """{group: dense channel count} of the groups whose convs are among ``counts``."""
+    return {count.channel_group: count.c_out for count in counts if count.channel_group}
+
+
+def conv_macs(count, channels):
+    """MACs of the conv ``count`` (a dense ConvCount) when every group keeps ``channels[group]`` channels: C_out
+    is its group's count (heads keep theirs), C_in the sum over the groups its input concatenates (the image's
+    3 channels stay). Exact: MACs are k_h * k_w * H * W times C_in * C_out."""
+    sources = source_groups(count.input_source)
+    c_in = sum(channels[group] for group in sources) if sources else count.c_in
+    c_out = channels[count.channel_group] if count.channel_group else count.c_out
+    return count.macs // (count.c_in * count.c_out) * c_in * c_out
+
+
+def total_macs(counts, channels):
+    """MACs of the convs of ``counts`` (dense, from a graph) when every group keeps ``channels[group]`` channels
+    (an Architecture's ``channels``): what count_arch of that architecture sums to, without building it."""
+    return sum(conv_macs(count, channels) for count in counts)
+
+
 def macs_saved(counts, group, kept):
-    """MACs saved by keeping ``kept`` of ``group``'s channels: its convs' share of outputs and each consumer's
-    share of inputs (MACs are linear in C_out and in C_in), among the convs of ``counts`` (dense, from a graph)."""
-    own = [count for count in counts if count.channel_group == group]
-    removed = own[0].c_out - kept
-    saved = sum(count.macs * float(removed) / count.c_out for count in own)
-    for count in counts:
-        if group in source_groups(count.input_source):
-            saved += count.macs * float(removed) / count.c_in
-    return int(round(saved))
+    """MACs saved by keeping ``kept`` of ``group``'s channels (every other group dense): its convs' outputs and
+    each consumer's inputs, among the convs of ``counts`` (dense, from a graph)."""
+    widths = dense_widths(counts)
+    pruned = dict(widths)
+    pruned[group] = kept
+    return total_macs(counts, widths) - total_macs(counts, pruned)
 
 
 def _totals(rows):
