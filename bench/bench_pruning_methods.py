@@ -23,7 +23,6 @@ import argparse
 import functools
 import glob
 import os
-import subprocess
 import sys
 import time
 
@@ -36,7 +35,7 @@ from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 
 setup_tensorflow()
 
-from demo import SYNTHETIC_SIZES, best_checkpoint, measure_latency  # noqa: E402
+from demo import SYNTHETIC_SIZES, best_checkpoint, measure_latency, run_script  # noqa: E402
 from lib import checkpoint  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
 from lib.common.io import read_json, write_json, write_text  # noqa: E402
@@ -72,36 +71,6 @@ config.SENSITIVITY.plot_path = %(plot)r
 '''
 
 
-def run_script(script, *args):
-    """Run one of the project's scripts with this interpreter from the repo root; seconds it took."""
-    command = [sys.executable, os.path.join(ROOT, script)] + [str(a) for a in args]
-    print('$ python ' + ' '.join([script] + [str(a) for a in args]), flush=True)
-    start = time.time()
-    if subprocess.call(command, cwd=ROOT) != 0:
-        raise UserError('bench stage failed: python %s (see its output above)' % ' '.join(command[1:]))
-    return time.time() - start
-
-
-def uniform_ratio(dense, dense_counts, budget, round_to):
-    """The smallest r whose 'all:r' plan (kept counts C - floor(r C), rounded up to round_to) brings the whole
-    detector's MACs to at most ``budget`` of dense: bisection on the exact count (monotone in r)."""
-    from lib.pruning.macs import planned_kept, total_macs
-
-    def fraction(ratio):
-        channels = dict(dense.channels)
-        channels.update(planned_kept(dense, dict.fromkeys(dense.groups, ratio), round_to))
-        return total_macs(dense_counts, channels) / float(total_macs(dense_counts, dense.channels))
-    high = min((channels - 1.) / channels for channels in (dense.channels[g] for g in dense.groups))
-    if fraction(high) > budget:  # every group down to one channel
-        raise UserError('--budgets: %g is below what pruning every group to one channel reaches (%.3f)'
-                        % (budget, fraction(high)))
-    low = 0.
-    for _ in range(40):
-        middle = (low + high) / 2.
-        low, high = (low, middle) if fraction(middle) <= budget else (middle, high)
-    return high
-
-
 class Study(object):
     """Paths and settings of one study; ``run()`` fills <out>/results.json piece by piece."""
 
@@ -134,8 +103,10 @@ class Study(object):
         """pruned_train.py into ``model_path`` (resumes or skips a finished run); (best checkpoint, seconds of
         the first complete run, kept in <model_path>/wall_time.json)."""
         timing = os.path.join(model_path, 'wall_time.json')
-        seconds = run_script('pruned_train.py', '--config', self.config_path, '--model_path', model_path,
-                             '--epoch', epochs, *flags)
+        start = time.time()
+        run_script('pruned_train.py', '--config', self.config_path, '--model_path', model_path, '--epoch', epochs,
+                   *flags)
+        seconds = time.time() - start
         if not os.path.isfile(timing):
             write_json(timing, {'seconds': seconds})
         return best_checkpoint(model_path), read_json(timing)['seconds']
@@ -207,9 +178,9 @@ class Study(object):
 
     def budget(self, standard, budget, dense_counts):
         """The four rows of one budget."""
-        from lib.pruning.macs import planned_kept
+        from lib.pruning.macs import planned_kept, uniform_ratio
         folder = os.path.join(self.out, 'budget_%g' % budget)
-        ratio = uniform_ratio(self.dense, dense_counts, budget, self.round_to)
+        ratio = uniform_ratio(self.dense, dense_counts, budget, self.round_to, field='--budgets')
         uniform = planned_kept(self.dense, dict.fromkeys(self.dense.groups, ratio), self.round_to)
         flag = 'all:%r' % ratio
         plan_path = os.path.join(folder, 'plan.json')
@@ -296,7 +267,7 @@ def format_table(results):
                                   rows[method], ratio))
     lines.append('input %dx%d; AP on the first %d val images (ValSubset); latency: frozen slim graph, %d threads; '
                  'finetune: wall time of the training subprocess (standard: its training); alive@sel: fraction of channels alive (> %g) at '
-                 'selection' % (results['input_size'][0], results['input_size'][1],
+                 'selection, by the method\'s own criterion' % (results['input_size'][0], results['input_size'][1],
                                 results['settings']['val_images'], results['settings']['threads'], 1e-6))
     return '\n'.join(lines)
 
