@@ -47,6 +47,9 @@ DEMO_CONFIG = os.path.join(ROOT, 'demo_config.py')  # <out>/study_config.py impo
 METHODS = ('activation', 'group_lasso', 'l1_oneshot', 'budget_plan')
 LABELS = {'activation': '(a) activation loss', 'group_lasso': '(b) group lasso', 'l1_oneshot': '(c) L1 one-shot',
           'budget_plan': '(d) activation + plan'}
+# Flags a finished piece depends on (--budgets, --methods, --threads may change between runs).
+SCALE_SETTINGS = ('width_mult', 'size', 'train_images', 'val_images', 'standard_epochs', 'finetune_epochs', 'alpha',
+                  'seed')
 CONFIG_TEXT = '''"""Written by bench/bench_pruning_methods.py: demo_config.py at the study's scale."""
 import copy
 
@@ -77,6 +80,7 @@ class Study(object):
     def __init__(self, args):
         self.args = args
         self.out = claim_output_dir(args.out, TOOL)
+        self.check_settings()
         self.data = os.path.join(self.out, 'data')
         self.size = (args.size, args.size)
         self.config_path = os.path.join(self.out, 'study_config.py')
@@ -91,6 +95,17 @@ class Study(object):
         self.config = load_training_config(self.config_path)
         self.dense = dense_architecture(self.config)
         self.round_to = self.config.TRAIN.round_to
+
+    def check_settings(self):
+        """The first run's scale settings go to <out>/settings.json; a re-run with others would mix two studies."""
+        path = os.path.join(self.out, 'settings.json')
+        settings = {key: getattr(self.args, key) for key in SCALE_SETTINGS}
+        if not os.path.isfile(path):
+            write_json(path, settings)
+        changed = sorted(key for key, value in read_json(path).items() if settings.get(key) != value)
+        if changed:
+            raise UserError('--out=%s holds a study with other %s (see its settings.json); use a new --out'
+                            % (self.out, ', '.join('--' + key for key in changed)))
 
     def make_data(self):
         if not os.path.isfile(os.path.join(self.data, 'eval_tools', 'ground_truth', 'wider_face_val.mat')):
