@@ -1,6 +1,7 @@
 """MAC counting from the built graph: the oracle numbers at width 1, 640x640, and slim graphs counted the same way."""
 import pytest
 
+from lib.common.errors import UserError
 from lib.config import check_pruned_ratio
 from lib.model.arch import BACKBONE_LAYERS, PRUNABLE_LAYERS, Architecture
 from lib.pruning import macs
@@ -174,3 +175,18 @@ def test_macs_saved_equals_counting_the_slim_graph():
                         ('fems0/eyes_2_1', 5), ('fems2/eyes_2', 3), ('fems4/eyes_3_1', 1)):
         slim = macs.count_arch(arch.with_channels({layer: kept}), (64, 96), config)
         assert macs.macs_saved(dense, layer, kept) == total - sum(c.macs for c in slim)
+
+
+@pytest.mark.parametrize('round_to', [1, 8])
+def test_uniform_ratio_is_the_smallest_reaching_the_budget(full, round_to):
+    _, arch, counts = full
+    dense = macs.total_macs(counts, arch.channels)
+
+    def fraction(ratio):
+        channels = dict(arch.channels)
+        channels.update(macs.planned_kept(arch, dict.fromkeys(arch.groups, ratio), round_to))
+        return macs.total_macs(counts, channels) / float(dense)
+    ratio = macs.uniform_ratio(arch, counts, 0.25, round_to)
+    assert fraction(ratio) <= 0.25 < fraction(ratio - 1e-6)
+    with pytest.raises(UserError, match='below what one channel per group reaches'):
+        macs.uniform_ratio(arch, counts, 1e-4, round_to)

@@ -10,6 +10,7 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
+from lib.common.errors import UserError
 from lib.config import inference_graph as build_inference_graph
 from lib.model.layers import source_groups
 from lib.pruning.sparsity import kept_count
@@ -91,6 +92,27 @@ def total_macs(counts, channels):
     """MACs of the convs of ``counts`` (dense, from a graph) when every group keeps ``channels[group]`` channels
     (an Architecture's ``channels``): what count_arch of that architecture sums to, without building it."""
     return sum(conv_macs(count, channels) for count in counts)
+
+
+def uniform_ratio(arch, counts, budget, round_to=1, field='budget'):
+    """The smallest r whose 'all:r' plan on ``arch`` (every group keeps C - floor(r C), rounded up to a multiple
+    of ``round_to``) brings the MACs of ``counts`` (dense, from a graph) to at most ``budget`` of dense: bisection
+    on the exact count, which only falls as r grows."""
+    dense_total = float(total_macs(counts, arch.channels))
+
+    def fraction(ratio):
+        channels = dict(arch.channels)
+        channels.update(planned_kept(arch, dict.fromkeys(arch.groups, ratio), round_to))
+        return total_macs(counts, channels) / dense_total
+    high = min((arch.channels[group] - 1.) / arch.channels[group] for group in arch.groups)
+    if fraction(high) > budget:
+        raise UserError('%s: %g of the dense MACs is below what one channel per group reaches (%.4f)'
+                        % (field, budget, fraction(high)))
+    low = 0.
+    for _ in range(40):
+        middle = (low + high) / 2.
+        low, high = (low, middle) if fraction(middle) <= budget else (middle, high)
+    return high
 
 
 def macs_saved(counts, group, kept):

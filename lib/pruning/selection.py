@@ -92,6 +92,20 @@ def select_channels(ckpt_prefix, arch, criterion, eps, pixel_mean, pixel_std, ca
     return kept_from_scores(scores, eps, round_to)
 
 
+def l1_norms(values, groups):
+    """{group: [C] sum of |weights[..., c]| over the group's convs} of checkpoint ``values`` (name -> array):
+    the classic one-shot magnitude criterion of filter pruning (biases left out)."""
+    return {group: sum(np.abs(values['%s/weights' % name]).sum(axis=(0, 1, 2)) for name in group_convs(group))
+            for group in groups}
+
+
+def kept_top(scores, counts):
+    """{group: sorted indices of its ``counts[group]`` best-scoring channels} (ties: the lower index): a fixed
+    kept count per group, e.g. a budget's, whatever the scores' scale."""
+    return {name: sorted(int(i) for i in np.argsort(-np.asarray(scores[name]), kind='stable')[:count])
+            for name, count in counts.items()}
+
+
 def hard_prune_checkpoint(ckpt_prefix, kept, out_prefix):
     """Copy the checkpoint to ``out_prefix`` with every pruned filter's weights and bias exactly zero, in every
     conv of the group (both convs of an FPN level).
