@@ -1,10 +1,11 @@
 """MACs and parameters of DSFD, dense vs pruned, per layer: `python mac.py` (settings in mac_config.py, or flags).
 
 Works on a dense checkpoint (channels are selected first), a checkpoint with a mask file, a slim checkpoint,
-or with --plan on no checkpoint at all; --sensitivity prunes each layer alone and plots the val loss (and AP).
+or with --plan on no checkpoint at all; --sensitivity prunes each group alone and plots the val loss (and AP);
+--sensitivity --target_macs=0.3 then chooses the per-group ratios that meet that MAC budget at the least predicted
+loss (--write_plan=plan.json writes them for `pruned_train.py --pruned_ratio=plan.json`).
 """
 import argparse
-import ast
 import os
 import sys
 from types import SimpleNamespace
@@ -27,7 +28,10 @@ def parse_args(argv=None):
                         '(default: config.MODEL.trained_model)')
     parser.add_argument('--train_config', help='training config of the checkpoint (default: config.MODEL.train_config)')
     parser.add_argument('--input_size', help='H,W, multiples of 32 (default: config.INPUT.hin,win)')
-    parser.add_argument('--pruned_ratio', help="with --plan: '[0.5, ...]' (15 or 19 ratios) or '{layer: ratio}'")
+    parser.add_argument('--pruned_ratio', help="with --plan: '[0.5, ...]' (15 or 19 ratios), '{layer or group: "
+                        "ratio}' or 'all:0.5' (every prunable group)")
+    parser.add_argument('--round_to', type=int, help='kept channel counts rounded up to a multiple of this, never '
+                        'above the dense count, with --plan and channel selection (default: TRAIN.round_to)')
     parser.add_argument('--criterion', choices=CRITERIA, help='channel selection on a dense checkpoint')
     parser.add_argument('--eps', type=float, help="a channel whose score is <= eps is pruned (0: the original's "
                         'rule, a channel lives when its maximum is > 0)')
@@ -35,7 +39,14 @@ def parse_args(argv=None):
     parser.add_argument('--calib_images', type=int, help='number of calibration images')
     parser.add_argument('--plan', action='store_true', help='no checkpoint: the configured architecture with '
                         'floor(ratio * C) channels of each layer removed')
-    parser.add_argument('--sensitivity', action='store_true', help='prune each layer alone, report val loss + plot')
+    parser.add_argument('--sensitivity', action='store_true', help='prune each group alone, report val loss + plot')
+    parser.add_argument('--target_macs', help='with --sensitivity: plan per-group ratios that bring the whole '
+                        "detector's MACs to at most this fraction of the dense ones (0 < x <= 1) at the least "
+                        'loss predicted from the sensitivity curves; the checkpoint must be a standard (dense) one')
+    parser.add_argument('--write_plan', help='with --target_macs: write the plan as a pruned_ratio JSON file '
+                        '(name ending in .json) for pruned_train.py --pruned_ratio / TRAIN.pruned_ratio')
+    parser.add_argument('--overwrite', action='store_true', help='let --write_plan replace a file mac.py did not '
+                        'write (or that was edited since)')
     parser.add_argument('--sensitivity_wider', help='with --sensitivity: also report easy/medium/hard AP on the first '
                         'SENSITIVITY.ap_images val images of this WIDER root (WIDER_val/images/, '
                         'eval_tools/ground_truth/*.mat) (default: config.SENSITIVITY.wider_val)')
@@ -55,12 +66,30 @@ def _parse_input_size(text):
     return size
 
 
-def _parse_ratio(text):
+def _parse_target(args):
+    """--target_macs as a float in (0, 1] (None without it); --write_plan checked and claimed (a new file, or one
+    mac.py wrote) before the long sensitivity run."""
     from lib.common.errors import UserError
+    from lib.common.outputs import check_replaceable
+    if args.write_plan is not None:
+        if args.target_macs is None:
+            raise UserError('--write_plan is used by --target_macs only')
+        if not args.write_plan.endswith('.json'):
+            raise UserError('--write_plan=%s: expected a file name ending in .json (pruned_train.py reads a '
+                            '--pruned_ratio ending in .json as a plan file)' % args.write_plan)
+        check_replaceable([args.write_plan], 'mac', args.overwrite)
+    if args.target_macs is None:
+        return None
+    if not args.sensitivity:
+        raise UserError('--target_macs plans from the sensitivity curves: add --sensitivity')
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        raise UserError("--pruned_ratio=%s: expected a Python list such as '[0.5, 0.5, ...]' or a dict" % text)
+        target = float(args.target_macs)
+    except ValueError:
+        target = float('nan')
+    if not 0 < target <= 1:  # nan fails too
+        raise UserError('--target_macs=%s: expected a fraction of the dense MACs, 0 < x <= 1 (0.3: 30%%)'
+                        % args.target_macs)
+    return target
 
 
 def resolve(args):
@@ -68,8 +97,9 @@ def resolve(args):
     from lib import checkpoint
     from lib.common.errors import UserError
     from lib.common.image import check_input_size
-    from lib.config import check_positive_int, check_pruned_ratio, load_config, load_training_config
-    from lib.model.arch import PRUNABLE_LAYERS
+    from lib.config import (check_positive_int, check_pruned_ratio, load_config, load_training_config,
+                            parse_pruned_ratio)
+    from lib.model.arch import PRUNABLE_LAYERS, prunable_groups
     from lib.original.config import is_original_config, trained_model
     if is_original_config(args.config):  # the original's mac_config.py: a training config + trained_model
         config = load_config(DEFAULT_CONFIG)
@@ -83,14 +113,17 @@ def resolve(args):
                         '.arch.json or channel selection')
     if args.sensitivity_wider and not args.sensitivity:
         raise UserError('--sensitivity_wider is used by --sensitivity only')
+    target = _parse_target(args)
     if args.input_size is None:
         input_size = check_input_size((config.INPUT.hin, config.INPUT.win),
                                       sides=('config.INPUT.hin', 'config.INPUT.win'))
     else:
         input_size = check_input_size(_parse_input_size(args.input_size), sides=('INPUT.hin', 'INPUT.win'))
-    ratio = config.MODEL.pruned_ratio if args.pruned_ratio is None else _parse_ratio(args.pruned_ratio)
+    ratio = config.MODEL.pruned_ratio if args.pruned_ratio is None else parse_pruned_ratio(args.pruned_ratio)
     ratio = train_config.TRAIN.pruned_ratio if ratio is None else ratio
     ratio_field = 'TRAIN.pruned_ratio' if args.pruned_ratio is None else '--pruned_ratio'
+    round_to = train_config.TRAIN.round_to if args.round_to is None else args.round_to
+    check_positive_int('--round_to' if args.round_to is not None else 'TRAIN.round_to', round_to)
     wider_val = args.sensitivity_wider or config.SENSITIVITY.wider_val
     if args.sensitivity and wider_val:
         check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
@@ -102,14 +135,17 @@ def resolve(args):
                  '(a checkpoint prefix or folder)' % args.config)
     return SimpleNamespace(
         train_config=train_config, input_size=input_size, ckpt=ckpt,
-        ratios=check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field) if args.plan else None,
+        ratios=check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field,
+                                  groups=prunable_groups(train_config.MODEL.fpn)) if args.plan else None,
+        round_to=round_to,
         reselect=args.criterion is not None or args.eps is not None,
         criterion=args.criterion or config.PRUNE.criterion,
         eps=config.PRUNE.eps if args.eps is None else args.eps,
         calib_source=args.calib_source or config.CALIB.source or train_config.DATA.val_txt_path,
         calib_count=args.calib_images or config.CALIB.num_images,
         sensitivity=config.SENSITIVITY, wider_val=wider_val,
-        json=args.json, plan=args.plan, profile=args.profile, run_sensitivity=args.sensitivity)
+        json=args.json, plan=args.plan, profile=args.profile, run_sensitivity=args.sensitivity,
+        target_macs=target, write_plan=args.write_plan)
 
 
 def checkpoint_kept_arch(settings, dense):
@@ -117,7 +153,6 @@ def checkpoint_kept_arch(settings, dense):
     architecture, its mask file, or channel selection (which writes the mask)."""
     from lib import checkpoint
     from lib.common.errors import UserError
-    from lib.model.arch import PRUNABLE_LAYERS
     from lib.pruning.calibration import calibration_images
     from lib.pruning.masks import check_kept, kept_counts, read_mask, write_mask
     from lib.pruning.selection import select_channels
@@ -126,7 +161,7 @@ def checkpoint_kept_arch(settings, dense):
     slim = checkpoint.load_arch(ckpt, dense)
     if slim.is_slimmer_than(dense) or slim.structure() != dense.structure():
         checkpoint.check_fits_arch(ckpt, slim)
-        wider = [n for n in PRUNABLE_LAYERS if slim.channels[n] > dense.channels[n]]
+        wider = [n for n in dense.groups if slim.channels[n] > dense.channels[n]]
         if wider or slim.structure() != dense.structure():
             raise UserError('slim checkpoint %s (%s) is not a pruned version of the training config\'s model (%s); '
                             'pass the config it was trained with as --train_config'
@@ -139,13 +174,15 @@ def checkpoint_kept_arch(settings, dense):
         kept = read_mask(mask_file)
         check_kept(kept, dense, mask_file)
         return dense.with_channels(kept_counts(kept)), 'checkpoint %s with mask %s' % (ckpt, mask_file)
-    how = "checkpoint %s, channels selected by the '%s' criterion, eps=%g" % (ckpt, settings.criterion, settings.eps)
+    how = "checkpoint %s, channels selected by the '%s' criterion, eps=%g, round_to=%d" % (
+        ckpt, settings.criterion, settings.eps, settings.round_to)
     images = None
     if settings.criterion == 'activation':
         images = calibration_images(settings.calib_source, settings.calib_count, settings.input_size,
                                     data.PIXEL_MEAN)
         how += ', on up to %d calibration images of %s' % (settings.calib_count, settings.calib_source)
-    kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD, images)
+    kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD, images,
+                           settings.round_to)
     write_mask(mask_file, kept, settings.criterion, settings.eps, ckpt)
     return dense.with_channels(kept_counts(kept)), how + '; mask written to %s' % mask_file
 
@@ -165,14 +202,20 @@ def profile_lines(dense, kept, settings):
 
 
 def run_sensitivity(settings, dense):
-    """Prune each layer alone at each SENSITIVITY.ratios; print the table, draw the plot, write the JSON."""
+    """Prune each group alone at each SENSITIVITY.ratios; print the table, draw the plot, write the JSON; with a
+    MAC target, plan the ratios (lib.pruning.budget) and write them to --write_plan."""
     from lib import checkpoint
+    from lib.common.errors import UserError
     from lib.common.io import write_json
     from lib.evaluation.subset import ValSubset
     from lib.pruning import sensitivity
     config, train_config = settings.sensitivity, settings.train_config
     checkpoint.check_readable(settings.ckpt)
     arch = checkpoint.load_arch(settings.ckpt, dense)
+    if settings.target_macs is not None and (arch.is_slimmer_than(dense) or arch.structure() != dense.structure()):
+        raise UserError('--target_macs plans ratios of the training config\'s dense model, but checkpoint %s is '
+                        'slim or of another architecture (%s); use the standard checkpoint it was pruned from'
+                        % (settings.ckpt, checkpoint.arch_path(settings.ckpt)))
     batches = sensitivity.val_batches(settings.calib_source, config.num_images, settings.input_size, arch,
                                       train_config)
     ap_set = None
@@ -183,8 +226,37 @@ def run_sensitivity(settings, dense):
     print(sensitivity.format_table(result))
     sensitivity.plot(result, config.plot_path)
     print('plot written to %s' % config.plot_path)
+    if settings.target_macs is not None:
+        result['budget'] = run_budget(settings, dense, result)
     if settings.json:
         write_json(settings.json, result)
+
+
+def run_budget(settings, dense, result):
+    """Plan the ratios for settings.target_macs from the sensitivity ``result``; print the plan and the MAC report
+    of the planned architecture (counted on its own graph); write --write_plan. Returns the plan's JSON form."""
+    from lib.common.io import write_json
+    from lib.common.outputs import record_written
+    from lib.pruning import budget, macs
+    from lib.pruning.mac_report import format_report
+    counts = macs.count_arch(dense, settings.input_size, settings.train_config)
+    plan = budget.plan_budget(counts, dense, result, settings.target_macs, settings.round_to)
+    print(budget.format_plan(plan, dense, counts))
+    kept = dense.with_channels(macs.planned_kept(dense, plan.ratios, settings.round_to))
+    report = macs.compare(counts, macs.count_arch(kept, settings.input_size, settings.train_config),
+                          settings.input_size)
+    print(format_report(report, 'the budget plan, counted on its own graph'))
+    achieved = report['total']['macs_kept']
+    print('achieved %s MACs = %.2f%% of dense (target <= %.2f%%)' % (
+        '{:,}'.format(achieved), 100. * achieved / plan.dense_macs, 100. * settings.target_macs))
+    if settings.write_plan:
+        write_json(settings.write_plan, plan.ratios)
+        record_written([settings.write_plan], 'mac')
+        print('plan written to %s (pruned_train.py --pruned_ratio=%s, with TRAIN.round_to = %d)'
+              % (settings.write_plan, settings.write_plan, settings.round_to))
+    data = budget.plan_dict(plan)
+    data['counted_macs'] = achieved
+    return data
 
 
 def run(argv=None):
@@ -201,8 +273,8 @@ def run(argv=None):
     if settings.run_sensitivity:
         return run_sensitivity(settings, dense)
     if settings.plan:
-        kept = dense.with_channels(macs.planned_kept(dense, settings.ratios))
-        how = 'plan: the configured architecture with floor(ratio * C) channels removed per layer'
+        kept = dense.with_channels(macs.planned_kept(dense, settings.ratios, settings.round_to))
+        how = 'plan: the configured architecture with floor(ratio * C) channels removed per group'
     else:
         kept, how = checkpoint_kept_arch(settings, dense)
     report = macs.compare(macs.count_arch(dense, settings.input_size, settings.train_config),

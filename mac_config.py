@@ -29,7 +29,8 @@ config.CALIB = edict()
 config.CALIB.source = None               # val.txt-format list or a folder of images; None: DATA.val_txt_path
 config.CALIB.num_images = 100            # calibration images (--calib_images)
 
-# `python mac.py --sensitivity`: prune each layer alone and measure the val loss (and AP).
+# `python mac.py --sensitivity`: prune each group alone and measure the val loss (and AP); with --target_macs
+# the curves choose the per-group ratios of a MAC budget (README "Prune to a budget").
 config.SENSITIVITY = edict()
 config.SENSITIVITY.ratios = [0.25, 0.5, 0.75]
 config.SENSITIVITY.num_images = 16       # val images (from CALIB.source) the loss is averaged over

@@ -36,6 +36,9 @@ def parse_args(argv=None):
     for flag, section, kind, text in OVERRIDES:
         parser.add_argument('--' + flag, type=kind, default=None, help='overrides config.%s.%s: %s'
                             % (section, flag, text))
+    parser.add_argument('--pruned_ratio', help="overrides config.TRAIN.pruned_ratio: '[0.5, ...]' (15 or 19 "
+                        "ratios), '{layer or group: ratio}', 'all:0.5' or a plan file such as plan.json (a "
+                        "{group: ratio} JSON object, written by `mac.py --target_macs=... --write_plan=plan.json`)")
     parser.add_argument('--resume', action='store_true', help='continue the run in model_path whatever it started '
                         'from; fail if it holds no checkpoint (sets config.MODEL.resume)')
     parser.add_argument('--continue_train', action='store_true', help="the original's meaning: restore every model "
@@ -49,6 +52,9 @@ def apply_overrides(config, args):
         value = getattr(args, flag)
         if value is not None:
             config[section][flag] = value
+    if args.pruned_ratio is not None:
+        from lib.config import parse_pruned_ratio
+        config.TRAIN.pruned_ratio = parse_pruned_ratio(args.pruned_ratio)
     if args.resume:
         config.MODEL.resume = True
     if args.continue_train:

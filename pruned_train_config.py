@@ -30,8 +30,10 @@ config.TRAIN.pruned_alpha = 1.
 config.TRAIN.pruned_loss = 'activation'  # 'activation' (the original method) or 'group_lasso'
 # One ratio per prunable layer, in registry order: conv1_1, conv1_2, conv2_1, conv2_2, conv3_1..conv3_3,
 # conv4_1..conv4_3, conv5_1..conv5_3, fc6, fc7 (15 values), optionally followed by the 4 extra layers
-# (19 values); or a dict {layer name: ratio}, e.g. {'vgg_16/conv5/conv5_1': 0.5}. Each in [0, 1).
+# (19 values); or a dict {layer or group: ratio} reaching any pruning group, e.g. {'vgg_16/conv5/conv5_1': 0.5,
+# 'fpn/res1': 0.5, 'fems0/eyes_2_1': 0.25}; or 'all:0.5' (every prunable group). Each in [0, 1).
 config.TRAIN.pruned_ratio = [0.] * 15
+config.TRAIN.round_to = 1                # kept channel counts rounded up to a multiple of this (8/16: SIMD-friendly)
 
 # ---------------------------------------------------------------- data
 config.DATA = edict()

@@ -1,11 +1,13 @@
 """Does pruning pay on this CPU? Dense vs slim DSFD at uniform ratios: counted MACs and frozen-graph latency.
 
 A random checkpoint of the configured model is hard-pruned at each ratio (the first C - floor(ratio * C)
-channels of every prunable layer kept), slimmed and frozen with lib.export.freeze.freeze_checkpoint; each frozen
+channels of every backbone + extras layer kept, of every pruning group with --all_groups; counts rounded up to a
+multiple of --round_to), slimmed and frozen with lib.export.freeze.freeze_checkpoint; each frozen
 graph runs on one 640x640 image in this process with fixed threads (median of --runs after a warm-up).
 Aim: speed-up >= 80% of the MAC ratio (dense MACs / kept MACs).
 
-    python bench/bench_prune.py [--width_mult=1] [--size=640] [--runs=5] [--threads=2]
+    python bench/bench_prune.py [--width_mult=1] [--size=640] [--runs=5] [--threads=2] [--round_to=8]
+                                [--all_groups]
 """
 import argparse
 import os
@@ -31,6 +33,8 @@ def main():
     parser.add_argument('--size', type=int, default=640)
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--round_to', type=int, default=1, help='kept counts rounded up to a multiple of this')
+    parser.add_argument('--all_groups', action='store_true', help='prune the FPN and FEM groups too')
     args = parser.parse_args()
     tf = setup_tensorflow()
     from lib import checkpoint
@@ -52,7 +56,8 @@ def main():
         checkpoint.write_checkpoint(checkpoint.random_model_values(dense), source)
         models = [('dense', source)]
         for ratio in RATIOS:
-            counts = macs.planned_kept(dense, dict.fromkeys(PRUNABLE_LAYERS, ratio))
+            groups = dense.groups if args.all_groups else PRUNABLE_LAYERS
+            counts = macs.planned_kept(dense, dict.fromkeys(groups, ratio), args.round_to)
             kept = {name: list(range(n)) for name, n in counts.items()}
             hard = hard_prune_checkpoint(source, kept, os.path.join(work, 'hard_%g.ckpt' % ratio))
             slim = os.path.join(work, 'slim_%g.ckpt' % ratio)
@@ -69,8 +74,9 @@ def main():
             rows.append((label, count, seconds, info['file_size'], detections))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print('DSFD width_mult=%g, %dx%d, TF %s, %d threads, median of %d runs (frozen graphs, incl. NMS)'
-          % (args.width_mult, args.size, args.size, tf.__version__, args.threads, args.runs))
+    print('DSFD width_mult=%g, %dx%d, TF %s, %d threads, median of %d runs (frozen graphs, incl. NMS); pruned: %s, '
+          'round_to=%d' % (args.width_mult, args.size, args.size, tf.__version__, args.threads, args.runs,
+                           'every group' if args.all_groups else 'backbone + extras', args.round_to))
     print('%-10s %12s %10s %11s %9s %9s %10s %6s' % ('model', 'GMACs', 'MAC ratio', 'latency ms', 'speed-up',
                                                    'speed/MAC', '.pb MB', 'dets'))
     dense_macs, dense_seconds = rows[0][1], rows[0][2]

@@ -4,8 +4,10 @@
 UserError naming the field, the value and what is expected. The builders (``dense_architecture``,
 ``anchor_spec``, ``target_assigner``, ``inference_graph``) are the one place a config becomes model objects.
 """
+import ast
 import difflib
 import importlib.util
+import json
 import logging
 import math
 import numbers
@@ -13,9 +15,10 @@ import os
 
 from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
-from lib.common.errors import UserError
+from lib.common.errors import UserError, where
 from lib.common.image import check_input_size
-from lib.model.arch import PRUNABLE_LAYERS, Architecture
+from lib.model.arch import (ALL_GROUPS, FPN_GROUPS, PRUNABLE_LAYERS, Architecture, group_convs, group_of,
+                            prunable_groups)
 from lib.model.dsfd import build_inference_graph
 from lib.original.config import apply_original_config, is_original_config
 
@@ -77,26 +80,95 @@ def check_lr_schedule(values, boundaries, field='TRAIN'):
         _fail(field + '.lr_decay_every_step', boundaries, 'strictly increasing steps')
 
 
-def check_pruned_ratio(ratio, layer_names, num_backbone=15, field='TRAIN.pruned_ratio'):
-    """Normalise ``ratio`` (list of 15 or 19 floats, or {layer: ratio}) to {layer name: ratio} for all layers."""
+def _ratio_dict(ratio, groups, field):
+    """{group: ratio} of a dict whose keys are group names or their layers' names ('lateral/res1' -> 'fpn/res1')."""
+    known = list(groups) + [name for name in _layer_aliases() if group_of(name) in groups]
+    values = {}
+    for name, value in ratio.items():
+        if name not in known:
+            hint = ' (MODEL.fpn is False: no FPN/FEM)' if name in ALL_GROUPS or group_of(name) != name else ''
+            _fail(field, ratio, 'keys among the prunable layers and groups%s; unknown: %s%s'
+                  % (hint, name, _did_you_mean(str(name), known)))
+        group = group_of(name)
+        if group in values and values[group] != value:
+            _fail(field, ratio, 'one ratio per group; %s and another key of group %s differ' % (name, group))
+        values[group] = value
+    return values
+
+
+def _layer_aliases():
+    """Layer names that are not group names themselves: the FPN convs ('lateral/res0', 'merge/res0', ...)."""
+    return [conv for group in FPN_GROUPS for conv in group_convs(group)]
+
+
+def _ratio_all(ratio, groups, field):
+    """{group: r} for every group of 'all:r'."""
+    try:
+        value = float(ratio.split(':', 1)[1]) if ratio.startswith('all:') else None
+    except ValueError:
+        value = None
+    if value is None:
+        _fail(field, ratio, "'all:<ratio>' such as 'all:0.5' (every prunable group)")
+    return dict.fromkeys(groups, value)
+
+
+def parse_pruned_ratio(text, flag='--pruned_ratio'):
+    """A --pruned_ratio flag's value: 'all:r' and a path ending in .json stay strings (check_pruned_ratio reads
+    them); anything else is read as a Python literal (a list or a dict)."""
+    if text.startswith('all:') or text.endswith('.json'):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise UserError("%s=%s: expected a Python list such as '[0.5, 0.5, ...]', a dict, 'all:0.5' or a plan "
+                        "file ending in .json" % (flag, text))
+
+
+def read_ratio_file(path, field):
+    """The {layer or group: ratio} dict of a pruned_ratio JSON file (what `mac.py --write_plan` writes)."""
+    expected = 'a JSON object {layer or group: ratio} such as mac.py --write_plan writes'
+    if not os.path.isfile(path):
+        _fail(field, path, '%s; no such file (relative paths are read from the working directory %s)'
+              % (expected, os.getcwd()))
+    try:
+        with open(path) as f:
+            ratio = json.load(f)
+    except ValueError as err:  # json.JSONDecodeError; a file that is not UTF-8 too
+        raise UserError('%s (%s): not valid JSON (%s); expected %s'
+                        % (where(path, getattr(err, 'lineno', None)), field, getattr(err, 'msg', err), expected))
+    if not isinstance(ratio, dict):
+        raise UserError('%s (%s): holds a JSON %s; expected %s' % (path, field, type(ratio).__name__, expected))
+    return ratio
+
+
+def check_pruned_ratio(ratio, layer_names, num_backbone=15, field='TRAIN.pruned_ratio', groups=None):
+    """Normalise ``ratio`` to {group: ratio} for every group of ``groups`` (default: all, FPN and FEM included).
+
+    Forms: a list of 15 (backbone) or 19 (backbone + extras) ratios in the order of ``layer_names``; a dict
+    {layer or group: ratio} ('fpn/res1' or either of its convs 'lateral/res1', 'merge/res1'; 'fems0/eyes_2_1');
+    the string 'all:r' (every group); a path ending in .json holding such a dict (a `mac.py --write_plan` plan).
+    Groups not named get 0.
+    """
+    groups = list(ALL_GROUPS if groups is None else groups)
+    if isinstance(ratio, str) and ratio.endswith('.json'):
+        return check_pruned_ratio(read_ratio_file(ratio, field), layer_names, num_backbone,
+                                  '%s (read from %s)' % (field, ratio), groups)
     if isinstance(ratio, dict):
-        unknown = sorted(set(ratio) - set(layer_names))
-        if unknown:
-            _fail(field, ratio, 'keys among the prunable layers (%s); unknown: %s'
-                  % (', '.join(layer_names), ', '.join(unknown)))
-        values = [ratio.get(name, 0.) for name in layer_names]
+        given = _ratio_dict(ratio, groups, field)
     elif isinstance(ratio, (list, tuple)):
         if len(ratio) not in (num_backbone, len(layer_names)):
             _fail(field, ratio, 'a list of %d (backbone) or %d (backbone + extras) ratios in the order %s, got %d'
                   % (num_backbone, len(layer_names), ', '.join(layer_names), len(ratio)))
-        values = list(ratio) + [0.] * (len(layer_names) - len(ratio))
+        given = dict(zip(layer_names, ratio))
+    elif isinstance(ratio, str):
+        given = _ratio_all(ratio, groups, field)
     else:
-        _fail(field, ratio, 'a list of %d or %d floats, or a dict {layer name: ratio}'
-              % (num_backbone, len(layer_names)))
-    for v in values:
+        _fail(field, ratio, "a list of %d or %d floats, a dict {layer name: ratio} (layers or pruning groups), "
+              "'all:<ratio>' or a plan file ending in .json" % (num_backbone, len(layer_names)))
+    for v in given.values():
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0. <= v < 1.:
             _fail(field, ratio, 'every ratio in [0, 1)')
-    return dict(zip(layer_names, [float(v) for v in values]))
+    return dict((group, float(given.get(group, 0.))) for group in groups)
 
 
 def check_positive_int(field, value, minimum=1):
@@ -174,7 +246,7 @@ SCHEMA = {
         'worker_timeout_secs': _number_in(0, None, low_open=True, what='a number of seconds'),
         'pruned_alpha': _number_in(0, None),
         'pruned_loss': _one_of('activation', 'activation_per_image', 'group_lasso'),
-        'pruned_ratio': _ANY,
+        'pruned_ratio': _ANY, 'round_to': _int_at_least(1),
     },
     'DATA': {
         'root_path': _kind(str), 'train_txt_path': _kind(str), 'val_txt_path': _kind(str), 'hin': _ANY,
@@ -198,6 +270,8 @@ SCHEMA = {
         'max_detect': _int_at_least(1),
     },
 }
+# Fields a config may omit (configs written before the field existed), with the value they then take.
+SCHEMA_DEFAULTS = {'TRAIN.round_to': 1}
 SCHEMA_COMMENTS = {'MODEL.l2_norm': ' (the L2Norm scales of conv3_3, conv4_3, conv5_3)',
                    'ANCHOR.strides': ' (one per detection level)', 'ANCHOR.sizes': ' (one per detection level)'}
 
@@ -209,7 +283,8 @@ def _did_you_mean(name, known):
 
 def check_fields(config, schema=SCHEMA):
     """Every section and field of ``config`` is known to ``schema`` ({section: {field: check}}), none is missing,
-    and each passes its check; else one UserError naming the field (with a "did you mean" for a misspelling)."""
+    and each passes its check; else one UserError naming the field (with a "did you mean" for a misspelling).
+    A missing field of SCHEMA_DEFAULTS is set to its default."""
     for section in config:
         if section not in schema:
             raise UserError('config.%s: unknown config section%s' % (section, _did_you_mean(section, list(schema))))
@@ -222,6 +297,8 @@ def check_fields(config, schema=SCHEMA):
             if field not in fields:
                 raise UserError('config.%s.%s: unknown field%s' % (section, field, _did_you_mean(field, list(fields))))
         for field, check in sorted(fields.items()):
+            if field not in values and '%s.%s' % (section, field) in SCHEMA_DEFAULTS:
+                values[field] = SCHEMA_DEFAULTS['%s.%s' % (section, field)]
             if field not in values:
                 raise UserError('config.%s.%s is missing; copy it from pruned_train_config.py' % (section, field))
             expected = check(values[field])
@@ -231,14 +308,15 @@ def check_fields(config, schema=SCHEMA):
 
 
 def validate_config(config, layer_names):
-    """Check every field and rule of the training config; return {layer: ratio} of the normalised pruned_ratio."""
+    """Check every field and rule of the training config; return {group: ratio} of the normalised pruned_ratio
+    (``layer_names``: the order of its list form; the groups are the model's, FPN/FEM only with MODEL.fpn)."""
     check_fields(config)
     train, data = config.TRAIN, config.DATA
     check_lr_schedule(train.lr_value_every_step, train.lr_decay_every_step)
     if train.batch_size % train.num_gpu:
         _fail('TRAIN.batch_size', train.batch_size, 'a multiple of TRAIN.num_gpu (%d)' % train.num_gpu)
     check_input_size((data.hin, data.win), sides=('config.DATA.hin', 'config.DATA.win'))
-    return check_pruned_ratio(train.pruned_ratio, layer_names)
+    return check_pruned_ratio(train.pruned_ratio, layer_names, groups=prunable_groups(config.MODEL.fpn))
 
 
 # ----------------------------------------------------------------------------------------------- builders

@@ -5,7 +5,7 @@ import numpy as np
 
 from lib import checkpoint
 from lib.config import dense_architecture, load_config
-from lib.model.arch import PRUNABLE_LAYERS
+from lib.model.arch import group_convs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_CONFIG = os.path.join(ROOT, 'pruned_train_config.py')
@@ -23,11 +23,12 @@ def dense_arch(config):
     return dense_architecture(config)
 
 
-def random_dead(arch, fraction=0.4, seed=0):
-    """{layer: indices to kill}: a random ``fraction`` of every prunable layer's filters (never all)."""
+def random_dead(arch, fraction=0.4, seed=0, groups=None):
+    """{group: indices to kill}: a random ``fraction`` of the filters of every pruning group of ``arch`` (or of
+    ``groups``), never all."""
     rng = np.random.RandomState(seed)
     dead = {}
-    for name in PRUNABLE_LAYERS:
+    for name in arch.groups if groups is None else groups:
         channels = arch.channels[name]
         count = min(channels - 1, max(1, int(fraction * channels)))
         dead[name] = sorted(rng.choice(channels, count, replace=False).tolist())
@@ -44,15 +45,16 @@ def random_values(arch, seed=0, head_gain=100.):
 
 
 def write_random_checkpoint(arch, prefix, dead=None, seed=0, extra=True):
-    """A random checkpoint at ``prefix`` whose ``dead`` filters ({layer: indices}) have zero weights and bias.
+    """A random checkpoint at ``prefix`` whose ``dead`` filters ({group: indices}) have zero weights and bias (in
+    every conv of the group).
 
     ``extra`` adds what training checkpoints carry beyond the model: global_step and a Momentum slot per variable.
     """
     values = random_values(arch, seed)
-    for name, indices in (dead or {}).items():
-        for suffix in ('weights', 'biases'):
-            key = '%s/%s' % (name, suffix)
-            values[key][..., indices] = 0
+    for group, indices in (dead or {}).items():
+        for name in group_convs(group):
+            for suffix in ('weights', 'biases'):
+                values['%s/%s' % (name, suffix)][..., indices] = 0
     if extra:
         values.update({name + '/Momentum': np.full_like(value, 0.5) for name, value in values.items()})
         values['global_step'] = np.array(123, np.int64)

@@ -4,9 +4,9 @@ import os
 
 import pytest
 
-from lib.config import check_pruned_ratio, load_config, validate_config
+from lib.config import check_pruned_ratio, load_config, parse_pruned_ratio, validate_config
 from lib.common.errors import UserError
-from lib.model.arch import PRUNABLE_LAYERS
+from lib.model.arch import ALL_GROUPS, PRUNABLE_LAYERS, prunable_groups
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,7 +18,8 @@ def config():
 
 def test_default_config_is_valid_and_as_documented(config):
     ratios = validate_config(config, PRUNABLE_LAYERS)
-    assert ratios == {name: 0. for name in PRUNABLE_LAYERS}
+    assert ratios == {name: 0. for name in ALL_GROUPS}
+    assert config.TRAIN.round_to == 1
     assert config.TRAIN.lr_value_every_step == [0.001, 0.005, 0.0005]
     assert config.TRAIN.lr_decay_every_step == [1000, 10000]
     assert config.TRAIN.pruned_alpha == 1. and len(config.TRAIN.pruned_ratio) == 15
@@ -95,6 +96,74 @@ def test_pruned_ratio_forms():
     assert backbone_only['fc7'] == 0.5 and backbone_only['extra/extra_conv1'] == 0.
     as_dict = check_pruned_ratio({'vgg_16/conv5/conv5_1': 0.5}, PRUNABLE_LAYERS)
     assert as_dict['vgg_16/conv5/conv5_1'] == 0.5 and sum(as_dict.values()) == 0.5
+
+
+def test_pruned_ratio_reaches_every_group():
+    """A dict names groups or their layers (an FPN conv stands for its level's group); 'all:r' is every group."""
+    ratios = check_pruned_ratio({'lateral/res1': 0.5, 'fems2/eyes_2_1': 0.25, 'fc7': 0.125}, PRUNABLE_LAYERS)
+    assert ratios['fpn/res1'] == 0.5 and ratios['fems2/eyes_2_1'] == 0.25 and ratios['fc7'] == 0.125
+    assert sum(ratios.values()) == 0.875 and set(ratios) == set(ALL_GROUPS)
+    assert check_pruned_ratio({'merge/res0': 0.5, 'fpn/res0': 0.5}, PRUNABLE_LAYERS)['fpn/res0'] == 0.5
+    assert check_pruned_ratio('all:0.5', PRUNABLE_LAYERS) == dict.fromkeys(ALL_GROUPS, 0.5)
+    single_shot = check_pruned_ratio('all:0.25', PRUNABLE_LAYERS, groups=prunable_groups(False))
+    assert single_shot == dict.fromkeys(PRUNABLE_LAYERS, 0.25)
+    assert check_pruned_ratio([0.5] * 15, PRUNABLE_LAYERS)['fpn/res0'] == 0.  # lists keep their meaning
+
+
+@pytest.mark.parametrize('ratio, groups, message', [
+    ({'fems0/eyes2_1': 0.5}, None, r'unknown: fems0/eyes2_1; did you mean fems0/eyes_2_1\?'),
+    ({'fpn/res1': 0.5}, prunable_groups(False), r'MODEL.fpn is False.*unknown: fpn/res1'),
+    ({'lateral/res1': 0.5, 'fpn/res1': 0.25}, None, 'one ratio per group'),
+    ('all:x', None, "'all:<ratio>' such as 'all:0.5'"),
+    ('half', None, "'all:<ratio>'"),
+    ('all:1.0', None, r'every ratio in \[0, 1\)'),
+    ({'fpn/res2': -0.5}, None, r'every ratio in \[0, 1\)'),
+])
+def test_pruned_ratio_errors_are_one_line(ratio, groups, message):
+    with pytest.raises(UserError, match=message) as error:
+        check_pruned_ratio(ratio, PRUNABLE_LAYERS, groups=groups)
+    assert '\n' not in str(error.value) and 'TRAIN.pruned_ratio' in str(error.value)
+
+
+def test_pruned_ratio_from_a_plan_file(config, tmp_path, monkeypatch):
+    """TRAIN.pruned_ratio = 'plan.json' (what mac.py --write_plan writes) is read as the {group: ratio} dict;
+    a relative path from the working directory."""
+    (tmp_path / 'plan.json').write_text('{"fc7": 0.5, "lateral/res1": 0.25, "fems3/eyes_3": 0.75}')
+    monkeypatch.chdir(str(tmp_path))
+    config.TRAIN.pruned_ratio = 'plan.json'
+    ratios = validate_config(config, PRUNABLE_LAYERS)
+    assert (ratios['fc7'], ratios['fpn/res1'], ratios['fems3/eyes_3'], ratios['fc6']) == (0.5, 0.25, 0.75, 0.)
+    assert set(ratios) == set(ALL_GROUPS)
+    assert parse_pruned_ratio('plan.json') == 'plan.json' and parse_pruned_ratio('[0.5]') == [0.5]
+    assert parse_pruned_ratio('all:0.5') == 'all:0.5'
+
+
+@pytest.mark.parametrize('text, message', [
+    (None, r"config.TRAIN.pruned_ratio = '.*missing.json': expected a JSON object \{layer or group: ratio\}.*no such "
+           'file'),
+    ('{"fc7": 0.5,\n "fc6": }', r'bad.json:2 \(TRAIN.pruned_ratio\): not valid JSON'),
+    ('[0.5, 0.5]', r'bad.json \(TRAIN.pruned_ratio\): holds a JSON list; expected a JSON object'),
+    ('{"fc7": 1.5}', r'TRAIN.pruned_ratio \(read from .*bad.json\) = .*every ratio in \[0, 1\)'),
+    ('{"fc77": 0.5}', r'TRAIN.pruned_ratio \(read from .*bad.json\).*unknown: fc77; did you mean fc7\?'),
+])
+def test_plan_file_errors_name_the_file(tmp_path, text, message):
+    path = tmp_path / ('missing.json' if text is None else 'bad.json')
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(UserError, match=message) as error:
+        check_pruned_ratio(str(path), PRUNABLE_LAYERS)
+    assert '\n' not in str(error.value)
+    with pytest.raises(UserError, match='--pruned_ratio=oops: expected .* or a plan file ending in .json'):
+        parse_pruned_ratio('oops')
+
+
+def test_round_to_defaults_to_1_and_is_checked(config):
+    del config.TRAIN['round_to']  # a config written before the field existed
+    validate_config(config, PRUNABLE_LAYERS)
+    assert config.TRAIN.round_to == 1
+    config.TRAIN.round_to = 0
+    with pytest.raises(UserError, match=r'config.TRAIN.round_to = 0: expected an integer >= 1'):
+        validate_config(config, PRUNABLE_LAYERS)
 
 
 def test_missing_config_file_is_a_user_error(tmp_path):

@@ -20,7 +20,7 @@ from lib.inference.detector import FaceDetector
 from lib.export.freeze import freeze_checkpoint
 from lib.config import load_config
 from lib.common.errors import UserError
-from lib.model.arch import PRUNABLE_LAYERS
+from lib.model.arch import ALL_GROUPS, PRUNABLE_LAYERS
 from lib import checkpoint
 from lib.pruning import sensitivity
 from lib.checkpoint import mask_path
@@ -34,6 +34,7 @@ from pruning_helpers import ROOT, dense_arch, random_dead, small_config, write_r
 
 WIDTH = 0.125
 AP_SIZE = 128  # the training config's DATA.hin / win: the input size the sensitivity AP runs at
+TARGET = 0.3  # the MAC budget planned from the sensitivity run
 
 
 def run_script(setup, *flags):
@@ -109,7 +110,9 @@ def sensitivity_json(setup, tmp_path_factory, *flags):
 
 @pytest.fixture(scope='module')
 def plain_sensitivity(setup, tmp_path_factory):
-    return sensitivity_json(setup, tmp_path_factory)
+    """mac.py --sensitivity, planning a 30% MAC budget from it too (plan.json in the setup folder)."""
+    return sensitivity_json(setup, tmp_path_factory, '--target_macs=%r' % TARGET,
+                            '--write_plan=' + os.path.join(setup['folder'], 'plan.json'))
 
 
 @pytest.fixture(scope='module')
@@ -198,6 +201,36 @@ def test_dense_checkpoint_selects_writes_mask_and_matches_slim(setup, tmp_path, 
     assert conv['macs_kept'] == 9 * conv['c_in_kept'] * conv['c_out_kept'] * 32 * 32
 
 
+def test_plan_over_every_group_with_round_to(setup, tmp_path, capsys):
+    """--plan 'all:0.3' reaches the FPN and FEM convs; --round_to=8 rounds every kept count up to a multiple of 8
+    (never above the dense count)."""
+    counts = {}
+    for round_to in (1, 8):
+        out = str(tmp_path / ('plan%d.json' % round_to))
+        run_mac(setup, capsys, '--plan', '--pruned_ratio=all:0.3', '--round_to=%d' % round_to, '--json=' + out)
+        counts[round_to] = {row['name']: (row['c_out'], row['c_out_kept'])
+                            for row in json.load(open(out))['layers'] if row['group'] != 'heads'}
+    for name in ('lateral/res1', 'merge/res1', 'fems0/eyes_2_1', 'fems5/eyes_3', 'fc7'):
+        dense, kept = counts[1][name]
+        assert kept == dense - int(0.3 * dense)
+    for name, (dense, kept) in counts[8].items():
+        assert counts[1][name][1] <= kept <= dense and (kept % 8 == 0 or kept == dense), name
+    assert counts[8]['fc7'] == (128, 96) and counts[1]['fc7'] == (128, 90)
+
+
+def test_selection_rounds_kept_counts_up(setup, tmp_path, capsys):
+    ckpt = str(tmp_path / 'model.ckpt')
+    checkpoint.write_checkpoint(checkpoint.read_checkpoint(os.path.join(setup['folder'], 'model.ckpt')), ckpt)
+    run_mac(setup, capsys, '--ckpt_path=' + ckpt, '--eps=1e-6', '--round_to=4')
+    mask = json.load(open(mask_path(ckpt)))['kept']
+    arch = setup['arch']
+    for name in arch.groups:
+        alive = arch.channels[name] - len(setup['dead'][name])
+        assert len(mask[name]) % 4 == 0 or len(mask[name]) == arch.channels[name]
+        assert alive <= len(mask[name]) < alive + 4
+        assert set(mask[name]) >= set(range(arch.channels[name])) - set(setup['dead'][name])
+
+
 def test_existing_mask_is_used(setup, tmp_path, capsys):
     ckpt = os.path.join(setup['folder'], 'model.ckpt')
     write_mask(mask_path(ckpt), {'fc7': [0]}, 'weight', 0.1, ckpt)
@@ -223,6 +256,9 @@ def test_missing_checkpoint_is_one_line_from_the_script(setup):
     (['--input_size=640'], 'expected H,W'),
     (['--plan', '--pruned_ratio=[0.5, 2]'], '--pruned_ratio'),
     (['--pruned_ratio=[0.5]'], 'used by --plan only'),
+    (['--plan', '--pruned_ratio=all:x'], "'all:<ratio>'"),
+    (['--plan', "--pruned_ratio={'fems0/eyes_21': 0.5}"], 'did you mean fems0/eyes_2_1'),
+    (['--plan', '--round_to=0'], '--round_to = 0: expected an integer >= 1'),
 ])
 def test_user_errors(setup, capsys, flags, message):
     with pytest.raises(UserError, match=re.escape(message)):
@@ -246,7 +282,8 @@ def test_mask_with_unknown_layer(setup, tmp_path, capsys):
 
 def test_sensitivity_table_and_plot(setup, plain_sensitivity):
     data = plain_sensitivity
-    assert len(data['rows']) == 2 * len(PRUNABLE_LAYERS)
+    assert len(data['rows']) == 2 * len(setup['arch'].groups)  # every group: backbone, extras, FPN, FEM
+    assert {row['layer'] for row in data['rows']} == set(ALL_GROUPS)
     assert 'baseline_ap_easy' not in data and 'ap_easy' not in data['rows'][0]  # no AP without a WIDER set
     assert os.path.getsize(os.path.join(setup['folder'], 'sens.png')) > 1000
     rows = {(row['layer'], row['ratio']): row for row in data['rows']}
@@ -259,6 +296,63 @@ def test_sensitivity_table_and_plot(setup, plain_sensitivity):
         if ratio == 0.5:
             assert row['val_loss'] == pytest.approx(data['baseline_val_loss'], rel=1e-5), layer
     assert any(abs(row['val_loss'] - data['baseline_val_loss']) > 1e-3 for row in data['rows'])
+
+
+def test_budget_plan_file_is_accepted_by_plan_and_meets_the_target(setup, plain_sensitivity, tmp_path, capsys):
+    """mac.py --sensitivity --target_macs=0.3 --write_plan=plan.json, then mac.py --plan --pruned_ratio=plan.json:
+    the whole detector's MACs counted on the planned architecture are <= 30% of dense, and each group's predicted
+    loss increase is read off its sensitivity curve."""
+    plan = plain_sensitivity['budget']
+    plan_file = os.path.join(setup['folder'], 'plan.json')
+    ratios = json.load(open(plan_file))
+    assert ratios == plan['pruned_ratio'] and set(ratios) == set(ALL_GROUPS)
+    out = str(tmp_path / 'planned.json')
+    stdout = run_mac(setup, capsys, '--plan', '--pruned_ratio=' + plan_file, '--json=' + out)
+    assert 'plan:' in stdout
+    total = json.load(open(out))['total']
+    assert total['macs_kept'] <= TARGET * total['macs_dense'] and total['macs_dense'] == plan['dense_macs']
+    assert total['macs_kept'] == plan['counted_macs'] == plan['macs']
+    # the prediction is the measured curve: at a measured count, that row's val loss minus the baseline
+    measured = {(row['layer'], row['kept']): row['val_loss'] - plain_sensitivity['baseline_val_loss']
+                for row in plain_sensitivity['rows']}
+    at_rows = [group for group, kept in plan['kept'].items() if (group, kept) in measured]
+    assert len([group for group in at_rows if ratios[group] > 0]) >= 5
+    for group in at_rows:
+        assert plan['predicted'][group] == pytest.approx(measured[group, plan['kept'][group]], abs=1e-6), group
+    assert plan['predicted_loss_increase'] == pytest.approx(sum(plan['predicted'].values()))
+
+
+def test_write_plan_never_replaces_a_file_it_did_not_write(setup, tmp_path, capsys):
+    foreign = tmp_path / 'mine.json'
+    foreign.write_text('{}')
+    with pytest.raises(UserError, match='mine.json exists and was not written by mac .*--overwrite'):
+        run_mac(setup, capsys, '--sensitivity', '--target_macs=0.5', '--write_plan=' + str(foreign))
+    assert foreign.read_text() == '{}'
+
+
+def test_budget_needs_the_dense_checkpoint(setup, tmp_path, capsys):
+    """Plan ratios are of the dense model: a slim checkpoint is refused before the sensitivity run."""
+    ckpt = os.path.join(setup['folder'], 'model.ckpt')
+    slim = str(tmp_path / 'slim.ckpt')
+    slim_checkpoint(ckpt, {'fc7': [0, 1, 2]}, setup['arch'], slim)
+    with pytest.raises(UserError, match='--target_macs plans ratios of the training config\'s dense model, but '
+                                        'checkpoint .*slim.ckpt is slim'):
+        run_mac(setup, capsys, '--ckpt_path=' + slim, '--sensitivity', '--target_macs=0.5')
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--target_macs=0.3'], '--target_macs plans from the sensitivity curves: add --sensitivity'),
+    (['--sensitivity', '--target_macs=0'], '--target_macs=0: expected a fraction of the dense MACs, 0 < x <= 1'),
+    (['--sensitivity', '--target_macs=1.5'], '0 < x <= 1'),
+    (['--sensitivity', '--target_macs=nan'], '0 < x <= 1'),
+    (['--sensitivity', '--target_macs=30%'], '--target_macs=30%: expected'),
+    (['--write_plan=p.json'], '--write_plan is used by --target_macs only'),
+    (['--sensitivity', '--target_macs=0.3', '--write_plan=p.txt'], 'expected a file name ending in .json'),
+    (['--plan', '--pruned_ratio=nowhere.json'], "--pruned_ratio = 'nowhere.json': expected a JSON object"),
+])
+def test_budget_user_errors(setup, capsys, flags, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        run_mac(setup, capsys, *flags)
 
 
 def test_sensitivity_ap_columns_and_dense_row_match_the_frozen_graph(wider, dense_pb, plain_sensitivity,

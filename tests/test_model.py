@@ -160,3 +160,24 @@ def test_small_dsfd_overfits_two_images(graph):
         confident = detected[found['scores'][index, :count] > 0.5]
         assert len(confident), 'image %d: no detection above 0.5' % index
         assert (iou_matrix(boxes, confident).max(axis=1) > 0.5).all(), (boxes, confident)
+
+
+def test_architecture_carries_fpn_and_fem_group_counts():
+    """Per-group counts of the FPN levels and FEM convs; an .arch.json written before they existed (19 layers)
+    loads with their dense widths, and a pruned count survives the JSON round trip and builds that width."""
+    arch = Architecture.from_model_config(model_config(width_mult=0.125))
+    assert [arch.channels['fpn/res%d' % level] for level in range(3)] == [32, 64, 64]
+    assert [arch.channels['fems4/' + b] for b in ('eyes_1', 'eyes_2_1', 'eyes_2', 'eyes_3_1', 'eyes_3')] == \
+        [32, 32, 16, 16, 16]
+    old = arch.to_dict()
+    old['channels'] = {name: count for name, count in old['channels'].items()
+                       if not name.startswith(('fpn/', 'fems'))}
+    assert len(old['channels']) == 19 and Architecture.from_dict(old) == arch
+    pruned = arch.with_channels({'fpn/res1': 5, 'fems2/eyes_2_1': 3})
+    assert Architecture.from_dict(pruned.to_dict()) == pruned and pruned.is_slimmer_than(arch)
+    assert pruned.structure() == arch.structure()
+    with tf.Graph().as_default():
+        endpoints = dsfd.build_dsfd(tf.placeholder(tf.float32, [1, 64, 64, 3]), pruned, MEAN, STD)
+        shapes = {conv.name: conv.weights.get_shape().as_list() for conv in endpoints.recorder.convs}
+    assert shapes['lateral/res1'][3] == shapes['merge/res1'][3] == shapes['merge/res0'][2] == 5
+    assert shapes['fems2/eyes_2_1'][3] == shapes['fems2/eyes_2'][2] == shapes['fems2/eyes_3_1'][2] == 3

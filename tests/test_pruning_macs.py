@@ -1,7 +1,9 @@
 """MAC counting from the built graph: the oracle numbers at width 1, 640x640, and slim graphs counted the same way."""
 import pytest
 
-from lib.model.arch import BACKBONE_LAYERS, Architecture
+from lib.common.errors import UserError
+from lib.config import check_pruned_ratio
+from lib.model.arch import BACKBONE_LAYERS, PRUNABLE_LAYERS, Architecture
 from lib.pruning import macs
 from pruning_helpers import small_config
 
@@ -100,6 +102,54 @@ def test_half_channels_removes_the_exact_macs(full):
     assert report['total']['macs_dense'] == sum(r['macs_dense'] for r in report['layers'])
 
 
+def test_uniform_plan_over_every_group_by_hand(full):
+    """'all:0.5' halves every group: backbone, extras, FPN levels (both convs), every FEM conv; the heads keep
+    their outputs and read the halved FEM concat. Every conv's MACs written out from the shapes at 640x640."""
+    config, arch, dense = full
+    kept = macs.planned_kept(arch, check_pruned_ratio('all:0.5', PRUNABLE_LAYERS))
+    assert kept['fpn/res0'] == 128 and kept['fems0/eyes_2_1'] == 128 and kept['fems5/eyes_3'] == 64
+    counts = macs.count_arch(arch.with_channels(kept), SIZE, config)
+    # backbone (conv1_1 reads the 3 RGB channels) and extras, (kernel, c_in, c_out, side)
+    backbone = [(3, 3, 32, 640), (3, 32, 32, 640), (3, 32, 64, 320), (3, 64, 64, 320),
+                (3, 64, 128, 160), (3, 128, 128, 160), (3, 128, 128, 160),
+                (3, 128, 256, 80), (3, 256, 256, 80), (3, 256, 256, 80),
+                (3, 256, 256, 40), (3, 256, 256, 40), (3, 256, 256, 40), (3, 256, 512, 20), (1, 512, 512, 20)]
+    extras = [(1, 512, 128, 20), (3, 128, 256, 10), (1, 256, 64, 10), (3, 64, 128, 5)]
+    # FPN: lateral/res2 (of2: 256 -> 256), merge/res2 (fc7: 512 -> 256); lateral/res1 (of1: 256), merge/res1
+    # (p2: 256); lateral/res0 (of0: 128 -> 128), merge/res0 (p1: 256 -> 128)
+    fpn = [(1, 256, 256, 40), (1, 512, 256, 20), (1, 256, 256, 80), (1, 256, 256, 40),
+           (1, 128, 128, 160), (1, 256, 128, 80)]
+    # FEM on p0, p1, p2, of3 (fc7), of4 (extra_conv2), of5 (extra_conv4): eyes_1, eyes_2_1 c_in -> 128;
+    # eyes_2, eyes_3_1 128 -> 64 (both read eyes_2_1); eyes_3 64 -> 64
+    fem = [shape for c_in, side in [(128, 160), (256, 80), (256, 40), (512, 20), (256, 10), (128, 5)]
+           for shape in [(3, c_in, 128, side)] * 2 + [(3, 128, 64, side)] * 2 + [(3, 64, 64, side)]]
+    # second-shot heads on the concat 128 + 64 + 64 = 256: out_reg 4, out_cla 2 (level 0 max-out 6 + 1)
+    heads = [(3, 256, 4 + (7 if level == 0 else 2), side) for level, side in enumerate(SIDES)]
+    by_hand = sum(k * k * c_in * c_out * side * side for k, c_in, c_out, side in backbone + extras + fpn + fem + heads)
+    assert sum(c.macs for c in counts) == by_hand == 53306355200
+    dense_total = sum(c.macs for c in dense)
+    # every conv reads and writes half the channels, but conv1_1's input and the heads' outputs stay
+    assert by_hand == (dense_total - conv_macs(3, 3, 64, 640) - second_shot_head_macs()) // 4 + \
+        conv_macs(3, 3, 32, 640) + second_shot_head_macs() // 2
+
+
+def test_round_to_rounds_kept_counts_up_to_multiples():
+    arch = Architecture.from_model_config(small_config(width_mult=0.125).MODEL)
+    ratios = check_pruned_ratio('all:0.3', PRUNABLE_LAYERS)
+    plain = macs.planned_kept(arch, ratios)
+    for round_to in (4, 8, 16):
+        rounded = macs.planned_kept(arch, ratios, round_to)
+        for group, count in rounded.items():
+            dense = arch.channels[group]
+            assert plain[group] <= count <= dense
+            assert count % round_to == 0 or count == dense
+            assert count - plain[group] < round_to
+    rounded = macs.planned_kept(arch, ratios, 8)
+    # 8 channels (conv1_1): 8 - 2 = 6 -> 8 (all); 128 (fc7): 128 - 38 = 90 -> 96; fems0/eyes_3 (16): 12 -> 16
+    assert (rounded['vgg_16/conv1/conv1_1'], rounded['fc7'], rounded['fems0/eyes_3']) == (8, 96, 16)
+    assert (plain['vgg_16/conv1/conv1_1'], plain['fc7'], plain['fems0/eyes_3']) == (6, 90, 12)
+
+
 def test_planned_kept_uses_floor():
     arch = Architecture.from_model_config(small_config(width_mult=0.25).MODEL)  # conv1_1: 16 channels
     kept = macs.planned_kept(arch, {'vgg_16/conv1/conv1_1': 0.3, 'fc6': 0.29, 'fc7': 0.})
@@ -121,6 +171,22 @@ def test_macs_saved_equals_counting_the_slim_graph():
     dense = macs.count_arch(arch, (64, 96), config)
     total = sum(c.macs for c in dense)
     for layer, kept in (('vgg_16/conv3/conv3_3', 5), ('vgg_16/conv5/conv5_3', 7), ('fc7', 1),
-                        ('extra/extra_conv2', 60), ('extra/extra_conv4', 3)):
+                        ('extra/extra_conv2', 60), ('extra/extra_conv4', 3), ('fpn/res1', 9),
+                        ('fems0/eyes_2_1', 5), ('fems2/eyes_2', 3), ('fems4/eyes_3_1', 1)):
         slim = macs.count_arch(arch.with_channels({layer: kept}), (64, 96), config)
         assert macs.macs_saved(dense, layer, kept) == total - sum(c.macs for c in slim)
+
+
+@pytest.mark.parametrize('round_to', [1, 8])
+def test_uniform_ratio_is_the_smallest_reaching_the_budget(full, round_to):
+    _, arch, counts = full
+    dense = macs.total_macs(counts, arch.channels)
+
+    def fraction(ratio):
+        channels = dict(arch.channels)
+        channels.update(macs.planned_kept(arch, dict.fromkeys(arch.groups, ratio), round_to))
+        return macs.total_macs(counts, channels) / float(dense)
+    ratio = macs.uniform_ratio(arch, counts, 0.25, round_to)
+    assert fraction(ratio) <= 0.25 < fraction(ratio - 1e-6)
+    with pytest.raises(UserError, match='below what one channel per group reaches'):
+        macs.uniform_ratio(arch, counts, 1e-4, round_to)

@@ -8,7 +8,7 @@ import pytest
 from lib.common.errors import UserError
 from lib import checkpoint
 from lib.pruning.calibration import calibration_images
-from lib.pruning.selection import hard_prune_checkpoint, kept_from_scores, select_channels
+from lib.pruning.selection import hard_prune_checkpoint, kept_from_scores, kept_top, l1_norms, select_channels
 from pruning_helpers import dense_arch, small_config, write_random_checkpoint
 
 LAYER = 'vgg_16/conv4/conv4_2'
@@ -85,3 +85,14 @@ def test_hard_prune_zeroes_and_copies(model):
     np.testing.assert_array_equal(hard['merge/res2/weights'], source['merge/res2/weights'])
     with pytest.raises(UserError, match='keeps channel 9999'):
         hard_prune_checkpoint(model['prefix'], {'fc7': [9999]}, str(model['folder'] / 'bad.ckpt'))
+
+
+def test_l1_norms_sum_both_fpn_convs_and_kept_top_takes_the_largest():
+    values = {'lateral/res0/weights': np.array([[[[1., -2., 0.5]]]]),
+              'merge/res0/weights': np.array([[[[-1., 0., 0.25]]]]),
+              'vgg_16/conv1/conv1_1/weights': np.ones((3, 3, 3, 2)) * np.array([1., -3.])}
+    norms = l1_norms(values, ['fpn/res0', 'vgg_16/conv1/conv1_1'])
+    np.testing.assert_allclose(norms['fpn/res0'], [2., 2., 0.75])
+    np.testing.assert_allclose(norms['vgg_16/conv1/conv1_1'], [27., 81.])
+    assert kept_top(norms, {'fpn/res0': 2, 'vgg_16/conv1/conv1_1': 1}) == {'fpn/res0': [0, 1],
+                                                                           'vgg_16/conv1/conv1_1': [1]}

@@ -59,7 +59,7 @@ def _conv_endpoints(weights, biases):
     """A one-conv 'model': layer 'conv' is a 3x3 conv with the given weights [3, 3, cin, c] and biases."""
     recorder = layers.LayerRecorder()
     x = tf.zeros([1, 4, 4, weights.shape[2]])
-    y = layers.conv2d(recorder, x, weights.shape[3], 3, 'conv', 'backbone')
+    y = layers.conv2d(recorder, x, weights.shape[3], 3, 'conv', 'backbone', channel_group='conv')
     conv = recorder.convs[0]
     return Endpoints({'conv': y}, [], {}, recorder), conv
 
@@ -101,3 +101,38 @@ def test_alive_fraction_counts_channels_above_threshold_anywhere_in_batch(graph)
     fractions = alive_fractions({'a': tf.constant(feature)})
     with tf.Session() as session:
         assert session.run(fractions['a']) == pytest.approx(0.5)
+
+
+def test_activation_uses_largest_absolute_value_and_round_to_targets_fewer(graph):
+    """An FPN product has no ReLU: a channel at -7 everywhere is strong. round_to=4 on 10 channels at ratio 0.5
+    keeps 8 (5 rounded up), so only the lowest 2 are pushed."""
+    feature = _feature([4., 1., 3., 2., 5., 6., 8., 9., 10., 0.5])
+    feature[:, :, :, 1] = -7.
+    endpoints = _endpoints_with_features({'p': feature})
+    with tf.Session() as session:
+        plain = session.run(pruning_loss(endpoints, {'p': 0.5}, 'activation', 1.))
+        rounded = session.run(pruning_loss(endpoints, {'p': 0.5}, 'activation', 1., round_to=4))
+        alive = session.run(alive_fractions({'p': tf.constant(feature)}))['p']
+    assert plain == pytest.approx((0.5 + 2. + 3. + 4. + 5.) / 5.)  # |-7| is not among the lowest
+    assert rounded == pytest.approx((0.5 + 2.) / 2.)
+    assert alive == 1.
+    assert [num_targeted(0.5, 10, r) for r in (1, 4, 8, 16)] == [5, 2, 2, 0]
+
+
+def test_group_lasso_norm_spans_both_convs_of_a_group(graph):
+    """Both FPN convs of a level share channels: a channel's norm is over both filters (3 and 4 -> 5)."""
+    recorder = layers.LayerRecorder()
+    x = tf.zeros([1, 4, 4, 2])
+    for scope in ('lateral', 'merge'):
+        layers.conv2d(recorder, x, 3, 1, scope, 'fpn_fem', activation=None, channel_group='fpn/res0')
+    recorder.features['fpn/res0'] = recorder.convs[0].output * recorder.convs[1].output
+    endpoints = Endpoints(recorder.features, [], {}, recorder)
+    loss = pruning_loss(endpoints, {'fpn/res0': 0.34}, 'group_lasso', 1.)
+    with tf.Session() as session:
+        session.run(tf.global_variables_initializer())
+        lateral, merge = recorder.convs
+        lateral.weights.load(np.array([3., 0., 0., 0., 0., 10.], np.float32).reshape(1, 1, 2, 3), session)
+        merge.weights.load(np.array([4., 1., 0., 0., 0., 0.], np.float32).reshape(1, 1, 2, 3), session)
+        norms, value = session.run([filter_norms(lateral, merge), loss])
+    np.testing.assert_allclose(norms, [5., 1., 10.], rtol=1e-5)
+    assert value == pytest.approx(1., rel=1e-5)

@@ -71,6 +71,13 @@ def test_each_flag_overrides_its_config_field(pruned_train, config):
     assert type(config.TRAIN.batch_size) is int and type(config.TRAIN.pruned_alpha) is float
 
 
+def test_pruned_ratio_flag_takes_every_form(pruned_train, config):
+    for text, value in (('plan.json', 'plan.json'), ('all:0.5', 'all:0.5'), ("{'fc7': 0.25}", {'fc7': 0.25}),
+                        ('[0.5, 0.25]', [0.5, 0.25])):
+        args = pruned_train.parse_args(['--pruned_ratio=' + text])
+        assert pruned_train.apply_overrides(config, args).TRAIN.pruned_ratio == value
+
+
 def test_absent_flags_keep_the_config(pruned_train, config):
     before = json.dumps(config, sort_keys=True)
     pruned_train.apply_overrides(config, pruned_train.parse_args([]))

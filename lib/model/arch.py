@@ -32,6 +32,56 @@ L2_NORM_LAYERS = SOURCE_LAYERS[:3]
 # The original's FPN widths of levels 0, 1, 2 (its 6-entry fpn_dims list; entries 3..5 are unused).
 DEFAULT_FPN_DIMS = (256, 512, 512)
 
+# Pruning groups beyond the backbone + extras (a group: one set of channels removed together). FPN level i is the
+# product lateral/res{i} * up(merge/res{i}): group 'fpn/res{i}' holds both convs. Every FEM conv is its own group
+# 'fems{level}/{branch}'. Which convs read which group is read off the built graph (lib.pruning.registry); these
+# names are the ones the model code builds with.
+FPN_CONVS = ('lateral', 'merge')
+FPN_GROUPS = ['fpn/res%d' % level for level in range(3)]
+FEM_BRANCHES = ('eyes_1', 'eyes_2_1', 'eyes_2', 'eyes_3_1', 'eyes_3')
+FEM_LEVELS = 6
+FEM_GROUPS = ['fems%d/%s' % (level, branch) for level in range(FEM_LEVELS) for branch in FEM_BRANCHES]
+ALL_GROUPS = PRUNABLE_LAYERS + FPN_GROUPS + FEM_GROUPS
+
+
+def prunable_groups(fpn):
+    """The pruning groups of a model: the 19 backbone + extras layers, plus the FPN and FEM groups when ``fpn``."""
+    return list(ALL_GROUPS if fpn else PRUNABLE_LAYERS)
+
+
+def fpn_conv(kind, level):
+    """'lateral/res1': the scope of one conv of FPN group 'fpn/res{level}'."""
+    return '%s/res%d' % (kind, level)
+
+
+def group_of(name):
+    """The group a layer name belongs to ('lateral/res1' -> 'fpn/res1'); a group name maps to itself."""
+    for level, group in enumerate(FPN_GROUPS):
+        if name in [fpn_conv(kind, level) for kind in FPN_CONVS]:
+            return group
+    return name
+
+
+def group_convs(group):
+    """Scopes of the convs whose output channels make ``group`` (both FPN convs of a level; else the group)."""
+    if group in FPN_GROUPS:
+        return [fpn_conv(kind, FPN_GROUPS.index(group)) for kind in FPN_CONVS]
+    return [group]
+
+
+def fem_widths(fem_dims):
+    """{branch: dense width} of one FEM of ``fem_dims`` outputs: eyes_1, eyes_2_1 half; the other three a quarter."""
+    half, quarter = max(1, fem_dims // 2), max(1, fem_dims // 4)
+    return {'eyes_1': half, 'eyes_2_1': half, 'eyes_2': quarter, 'eyes_3_1': quarter, 'eyes_3': quarter}
+
+
+def default_channels(fpn_dims, fem_dims):
+    """{FPN / FEM group: dense width} from the structure's fpn_dims (levels 0..2) and fem_dims."""
+    channels = dict(zip(FPN_GROUPS, fpn_dims))
+    widths = fem_widths(fem_dims)
+    channels.update((group, widths[group.split('/')[1]]) for group in FEM_GROUPS)
+    return channels
+
 
 def scaled(channels, width_mult):
     """A channel count scaled by width_mult, never below 1."""
@@ -40,6 +90,10 @@ def scaled(channels, width_mult):
 
 class Architecture(object):
     """Channel counts (prunable layers, FPN levels 0..2, FEM) plus the switches of config.MODEL.
+
+    ``channels`` holds one count per pruning group (ALL_GROUPS); ``fpn_dims`` / ``fem_dims`` are the dense
+    structure, and the FPN / FEM groups missing from ``channels`` (architectures written before those groups were
+    prunable) take their dense widths from them.
 
     Models: ``fpn`` and ``dual_mode``: DSFD (first shot on the sources, second shot on FPN + FEM, one anchor per
     pixel each); ``fpn`` alone: one shot on FPN + FEM; no ``fpn``: a plain SSD on the sources. A single-shot model
@@ -50,9 +104,11 @@ class Architecture(object):
 
     def __init__(self, channels, fpn_dims, fem_dims, fpn=True, dual_mode=True, maxout=True,
                  l2_norm=(10., 8., 5.), pixel_mean=None, pixel_std=None):
-        self.channels = collections.OrderedDict((name, int(channels[name])) for name in PRUNABLE_LAYERS)
         self.fpn_dims = fpn_levels(fpn_dims)
         self.fem_dims = int(fem_dims)
+        defaults = default_channels(self.fpn_dims, self.fem_dims)
+        self.channels = collections.OrderedDict((name, int(channels[name] if name in channels else defaults[name]))
+                                                for name in ALL_GROUPS)
         self.fpn = bool(fpn)
         self.dual_mode = bool(dual_mode)
         self.maxout = bool(maxout)
@@ -78,6 +134,11 @@ class Architecture(object):
         return ['first', 'second'] if self.dual_mode else ['second']
 
     @property
+    def groups(self):
+        """The pruning groups this model has (prunable_groups of its ``fpn`` switch)."""
+        return prunable_groups(self.fpn)
+
+    @property
     def anchors_per_pixel(self):
         """1 for the two shots of DSFD; 2 (full and half size) for a single-shot model."""
         return 1 if len(self.shots) > 1 else 2
@@ -94,7 +155,7 @@ class Architecture(object):
         return Architecture(**fields)
 
     def with_channels(self, kept):
-        """A copy with the channel counts of ``kept`` ({layer: count}) replacing the dense ones."""
+        """A copy with the channel counts of ``kept`` ({group: count}) replacing the dense ones."""
         channels = dict(self.channels)
         channels.update(kept)
         fields = self.to_dict()
@@ -102,18 +163,18 @@ class Architecture(object):
         return Architecture(**fields)
 
     def is_slimmer_than(self, other):
-        """True when some prunable layer has fewer channels than in ``other`` (a slimmed model of it).
+        """True when some pruning group has fewer channels than in ``other`` (a slimmed model of it).
 
         Training writes the architecture beside every checkpoint, so a present ``.arch.json`` alone does not
         make a checkpoint slim; its channel counts do.
         """
-        return any(self.channels[name] < other.channels[name] for name in PRUNABLE_LAYERS)
+        return any(self.channels[name] < other.channels[name] for name in self.groups)
 
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 
     def structure(self):
-        """Everything but the prunable layers' channel counts and the normalisation: what pruning never changes."""
+        """Everything but the groups' channel counts and the normalisation: what pruning never changes."""
         return {name: value for name, value in self.to_dict().items()
                 if name not in ('channels', 'pixel_mean', 'pixel_std')}
 

@@ -26,7 +26,8 @@ ORIGINAL_NAMES = ('tower_0/images', 'tower_0/boxes', 'tower_0/scores', 'tower_0/
                   'training_flag')
 
 Endpoints = collections.namedtuple('Endpoints', 'features sources shots recorder')
-Endpoints.__doc__ = """features: {prunable layer: ReLU output}; sources: the six source maps;
+Endpoints.__doc__ = """features: {pruning group: feature} (a ReLU output, or an FPN level's product);
+sources: the six source maps;
 shots: OrderedDict {shot: (box offsets [N, A, 4], class logits [N, A, 2])}; recorder: the LayerRecorder."""
 
 
@@ -60,13 +61,13 @@ def build_dsfd(images, arch, pixel_mean, pixel_std):
         shots['first'] = head.shot_head(recorder, sources, SOURCE_LAYERS, 'ssdout', arch.maxout,
                                         arch.anchors_per_pixel)
     if 'second' in arch.shots:
-        pyramid = fem_lib.fpn(recorder, sources, SOURCE_LAYERS, arch.fpn_dims)
-        enhanced = [fem_lib.fem(recorder, feature, arch.fem_dims, 'fems%d' % level,
-                                input_source=SOURCE_LAYERS[level] if feature is sources[level] else None)
-                    for level, feature in enumerate(pyramid)]
-        shots['second'] = head.shot_head(recorder, _renormalise(enhanced, arch, 'ef'), [None] * len(enhanced),
-                                         'dual/ssdout', arch.maxout, arch.anchors_per_pixel)
-    return Endpoints(features, sources, shots, recorder)
+        pyramid, carried = fem_lib.fpn(recorder, sources, SOURCE_LAYERS, arch.channels)
+        enhanced = [fem_lib.fem(recorder, feature, arch.channels, 'fems%d' % level, input_source=source)
+                    for level, (feature, source) in enumerate(zip(pyramid, carried))]
+        shots['second'] = head.shot_head(recorder, _renormalise([e for e, _ in enhanced], arch, 'ef'),
+                                         [groups for _, groups in enhanced], 'dual/ssdout', arch.maxout,
+                                         arch.anchors_per_pixel)
+    return Endpoints(recorder.features, sources, shots, recorder)
 
 
 def decode_last_shot(endpoints, arch, anchor_spec, encode_scale):

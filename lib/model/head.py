@@ -31,7 +31,8 @@ def _maxout_logits(recorder, feature, scope, anchors, source):
 
 def shot_head(recorder, features, source_names, scope, maxout, anchors):
     """Box offsets [N, A, 4] and class logits [N, A, 2] of one shot (heads under ``scope``) over all levels,
-    ``anchors`` predictions per pixel."""
+    ``anchors`` predictions per pixel; ``source_names``: the pruning group(s) each level's feature carries (the
+    heads keep their outputs and lose pruned input channels)."""
     boxes, logits = [], []
     for level, (feature, source) in enumerate(zip(features, source_names)):
         box = layers.conv2d(recorder, feature, 4 * anchors, 3, '%s/out_reg%d' % (scope, level), 'heads',

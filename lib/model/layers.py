@@ -1,21 +1,34 @@
 """Small graph-mode layer helpers with TF-slim variable names (`<scope>/weights`, `<scope>/biases`).
 
-Every conv is recorded as a ConvRecord (which layer's channels it reads, which group it belongs to),
-so MAC counting, weight decay and channel slicing all read the same facts off the built graph.
+Every conv is recorded as a ConvRecord (which pruning groups' channels it reads, which MAC-report group and
+which pruning group it belongs to), so MAC counting, weight decay and channel slicing all read the same facts off
+the built graph.
 """
 import collections
 
 import tensorflow.compat.v1 as tf
 
 ConvRecord = collections.namedtuple(
-    'ConvRecord', 'name group weights biases output input_source kernel stride dilation')
+    'ConvRecord', 'name group weights biases output input_source kernel stride dilation channel_group')
+ConvRecord.__doc__ = """group: the MAC report's part ('backbone', 'extras', 'fpn_fem', 'heads'); input_source: the
+pruning group whose channels the input carries, a tuple of groups for a channel concatenation (in order), or None;
+channel_group: the pruning group the output channels belong to (None for heads, which keep their outputs)."""
+
+
+def source_groups(input_source):
+    """The pruning groups an input carries, in channel order: () for None, (g,) for one group, the tuple as is."""
+    if input_source is None:
+        return ()
+    return (input_source,) if isinstance(input_source, str) else tuple(input_source)
 
 
 class LayerRecorder(object):
-    """Collects the convs of one model build."""
+    """Collects the convs of one model build and each pruning group's feature: the map whose per-channel largest
+    |value| says whether a channel is alive (a ReLU output, or the FPN product of a level)."""
 
     def __init__(self):
         self.convs = []
+        self.features = collections.OrderedDict()
 
     def conv(self, name):
         for record in self.convs:
@@ -25,8 +38,10 @@ class LayerRecorder(object):
 
 
 def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, stride=1, dilation=1,
-           activation=tf.nn.relu, weights_stddev=None):
-    """SAME conv + bias (+ activation). ``input_source`` names the prunable layer whose channels ``x`` carries.
+           activation=tf.nn.relu, weights_stddev=None, channel_group=None):
+    """SAME conv + bias (+ activation). ``input_source`` names the pruning group(s) whose channels ``x`` carries;
+    ``channel_group`` the group of its outputs (its feature is recorded when the conv has an activation; a group
+    made of convs without one records its feature itself).
 
     Weights use He (fan-in) initialisation before a ReLU, Glorot (the original's Xavier) without one, unless
     ``weights_stddev`` asks for a small normal (heads). Dilated convs go through tf.nn.convolution, as TF-slim's
@@ -50,7 +65,9 @@ def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, s
         if activation is not None:
             y = activation(y)
     recorder.convs.append(ConvRecord(var_scope.name, group, weights, biases, y, input_source,
-                                     kernel, stride, dilation))
+                                     kernel, stride, dilation, channel_group))
+    if channel_group is not None and activation is not None:
+        recorder.features[channel_group] = y
     return y
 
 

@@ -14,12 +14,15 @@ def vgg16(recorder, images, arch):
     x, source = images, None
     for block_index, block in enumerate(_VGG_BLOCKS, start=1):
         for name in block:
-            x = layers.conv2d(recorder, x, arch.channels[name], 3, name, 'backbone', input_source=source)
+            x = layers.conv2d(recorder, x, arch.channels[name], 3, name, 'backbone', input_source=source,
+                              channel_group=name)
             outputs[name], source = x, name
         x = layers.max_pool(x, 'vgg_16/pool%d' % block_index)
-    x = layers.conv2d(recorder, x, arch.channels['fc6'], 3, 'fc6', 'backbone', input_source=source)
+    x = layers.conv2d(recorder, x, arch.channels['fc6'], 3, 'fc6', 'backbone', input_source=source,
+                      channel_group='fc6')
     outputs['fc6'] = x
-    x = layers.conv2d(recorder, x, arch.channels['fc7'], 1, 'fc7', 'backbone', input_source='fc6')
+    x = layers.conv2d(recorder, x, arch.channels['fc7'], 1, 'fc7', 'backbone', input_source='fc6',
+                      channel_group='fc7')
     outputs['fc7'] = x
     return outputs
 
@@ -31,6 +34,6 @@ def extras(recorder, fc7, arch):
     for index, (kernel, stride) in enumerate([(1, 1), (3, 2), (1, 1), (3, 2)], start=1):
         name = 'extra/extra_conv%d' % index
         x = layers.conv2d(recorder, x, arch.channels[name], kernel, name, 'extras',
-                          input_source=source, stride=stride)
+                          input_source=source, stride=stride, channel_group=name)
         outputs[name], source = x, name
     return outputs

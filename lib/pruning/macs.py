@@ -10,13 +10,16 @@ import collections
 
 import tensorflow.compat.v1 as tf
 
+from lib.common.errors import UserError
 from lib.config import inference_graph as build_inference_graph
-from lib.pruning.sparsity import num_targeted
+from lib.model.layers import source_groups
+from lib.pruning.sparsity import kept_count
 
 GROUPS = ('backbone', 'extras', 'fpn_fem', 'heads')
 NOT_COUNTED = 'not counted: biases, ReLU, pooling, L2Norm, the FPN product, box decoding and NMS'
 
-ConvCount = collections.namedtuple('ConvCount', 'name group kernel c_in c_out out_h out_w macs params input_source')
+ConvCount = collections.namedtuple('ConvCount', 'name group kernel c_in c_out out_h out_w macs params input_source '
+                                                'channel_group')
 
 
 def reachable_ops(tensors):
@@ -46,7 +49,7 @@ def count_convs(recorder, outputs=None):
                              % conv.name)
         counts.append(ConvCount(conv.name, conv.group, k_h, c_in, c_out, out_h, out_w,
                                 k_h * k_w * c_in * c_out * out_h * out_w, k_h * k_w * c_in * c_out + c_out,
-                                conv.input_source))
+                                conv.input_source, conv.channel_group))
     return counts
 
 
@@ -64,22 +67,61 @@ def count_arch(arch, input_size, config):
     return count_convs(endpoints.recorder, list(outputs.values()))
 
 
-def planned_kept(arch, ratios):
-    """{layer: C - floor(ratio * C)}: the channel counts left when ``ratios`` ({layer: ratio}) are applied."""
-    return {name: arch.channels[name] - num_targeted(ratio, arch.channels[name]) for name, ratio in ratios.items()}
+def planned_kept(arch, ratios, round_to=1):
+    """{group: kept count} when ``ratios`` ({group: ratio}) are applied: C - floor(ratio * C), rounded up to a
+    multiple of ``round_to`` (never above C)."""
+    return {name: kept_count(ratio, arch.channels[name], round_to) for name, ratio in ratios.items()}
 
 
-def macs_saved(counts, layer, kept):
-    """MACs saved by keeping ``kept`` of ``layer``'s channels: its conv's share of outputs and each consumer's
-    share of inputs (MACs are linear in C_out and in C_in), among the convs of ``counts`` (dense, from a graph)."""
-    by_name = {count.name: count for count in counts}
-    channels = by_name[layer].c_out
-    fraction = 1. - float(kept) / channels
-    saved = by_name[layer].macs * fraction
-    for count in counts:
-        if count.input_source == layer:
-            saved += count.macs * fraction
-    return int(round(saved))
+def dense_widths(counts):
+    """{group: dense channel count} of the groups whose convs are among ``counts``."""
+    return {count.channel_group: count.c_out for count in counts if count.channel_group}
+
+
+def conv_macs(count, channels):
+    """MACs of the conv ``count`` (a dense ConvCount) when every group keeps ``channels[group]`` channels: C_out
+    is its group's count (heads keep theirs), C_in the sum over the groups its input concatenates (the image's
+    3 channels stay). Exact: MACs are k_h * k_w * H * W times C_in * C_out."""
+    sources = source_groups(count.input_source)
+    c_in = sum(channels[group] for group in sources) if sources else count.c_in
+    c_out = channels[count.channel_group] if count.channel_group else count.c_out
+    return count.macs // (count.c_in * count.c_out) * c_in * c_out
+
+
+def total_macs(counts, channels):
+    """MACs of the convs of ``counts`` (dense, from a graph) when every group keeps ``channels[group]`` channels
+    (an Architecture's ``channels``): what count_arch of that architecture sums to, without building it."""
+    return sum(conv_macs(count, channels) for count in counts)
+
+
+def uniform_ratio(arch, counts, budget, round_to=1, field='budget'):
+    """The smallest r whose 'all:r' plan on ``arch`` (every group keeps C - floor(r C), rounded up to a multiple
+    of ``round_to``) brings the MACs of ``counts`` (dense, from a graph) to at most ``budget`` of dense: bisection
+    on the exact count, which only falls as r grows."""
+    dense_total = float(total_macs(counts, arch.channels))
+
+    def fraction(ratio):
+        channels = dict(arch.channels)
+        channels.update(planned_kept(arch, dict.fromkeys(arch.groups, ratio), round_to))
+        return total_macs(counts, channels) / dense_total
+    high = min((arch.channels[group] - 1.) / arch.channels[group] for group in arch.groups)
+    if fraction(high) > budget:
+        raise UserError('%s: %g of the dense MACs is below what one channel per group reaches (%.4f)'
+                        % (field, budget, fraction(high)))
+    low = 0.
+    for _ in range(40):
+        middle = (low + high) / 2.
+        low, high = (low, middle) if fraction(middle) <= budget else (middle, high)
+    return high
+
+
+def macs_saved(counts, group, kept):
+    """MACs saved by keeping ``kept`` of ``group``'s channels (every other group dense): its convs' outputs and
+    each consumer's inputs, among the convs of ``counts`` (dense, from a graph)."""
+    widths = dense_widths(counts)
+    pruned = dict(widths)
+    pruned[group] = kept
+    return total_macs(counts, widths) - total_macs(counts, pruned)
 
 
 def _totals(rows):

@@ -1,6 +1,7 @@
-"""Mask files: which channels of each prunable layer survive, kept as JSON beside the checkpoint.
+"""Mask files: which channels of each pruning group survive, kept as JSON beside the checkpoint.
 
-``<ckpt>.mask.json`` = {"kept": {layer: [sorted channel indices]}, "criterion", "eps", "source_checkpoint"};
+``<ckpt>.mask.json`` = {"kept": {group: [sorted channel indices]}, "criterion", "eps", "source_checkpoint"} (a
+group: a backbone/extras layer, 'fpn/res{i}' or 'fems{i}/{branch}'; files of the 19 layers alone stay valid);
 slimming, freezing (``--slim``) and mac.py read it instead of selecting again.
 """
 import json
@@ -8,21 +9,21 @@ import os
 
 from lib.common.errors import UserError
 from lib.common.io import write_json
-from lib.model.arch import PRUNABLE_LAYERS
+from lib.model.arch import ALL_GROUPS
 
 
 def write_mask(path, kept, criterion, eps, source_checkpoint):
-    """Atomically write the mask of ``kept`` ({layer: kept channel indices}) and how it was chosen."""
-    unknown = sorted(set(kept) - set(PRUNABLE_LAYERS))
+    """Atomically write the mask of ``kept`` ({group: kept channel indices}) and how it was chosen."""
+    unknown = sorted(set(kept) - set(ALL_GROUPS))
     if unknown:
-        raise ValueError('unknown prunable layers: %s' % ', '.join(unknown))
+        raise ValueError('unknown pruning groups: %s' % ', '.join(unknown))
     write_json(path, {
-        'kept': {name: sorted(int(i) for i in kept[name]) for name in PRUNABLE_LAYERS if name in kept},
+        'kept': {name: sorted(int(i) for i in kept[name]) for name in ALL_GROUPS if name in kept},
         'criterion': criterion, 'eps': float(eps), 'source_checkpoint': source_checkpoint})
 
 
 def read_mask(path):
-    """{layer name: sorted kept channel indices}; a UserError for a missing or malformed file or unknown layers."""
+    """{group: sorted kept channel indices}; a UserError for a missing or malformed file or unknown groups."""
     if not os.path.isfile(path):
         raise UserError('mask file not found: %s (write one with mac.py or lib.pruning.selection)' % path)
     try:
@@ -32,11 +33,11 @@ def read_mask(path):
         raise UserError('mask file %s is not valid JSON (%s)' % (path, err))
     kept = content.get('kept') if isinstance(content, dict) else None
     if not isinstance(kept, dict):
-        raise UserError('mask file %s: expected an object with "kept": {layer name: [channel indices]}' % path)
-    unknown = sorted(set(kept) - set(PRUNABLE_LAYERS))
+        raise UserError('mask file %s: expected an object with "kept": {group name: [channel indices]}' % path)
+    unknown = sorted(set(kept) - set(ALL_GROUPS))
     if unknown:
-        raise UserError('mask file %s (field "kept") names unknown layers %s; expected layers among %s'
-                        % (path, ', '.join(unknown), ', '.join(PRUNABLE_LAYERS)))
+        raise UserError('mask file %s (field "kept") names unknown layers %s; expected layers or groups among %s'
+                        % (path, ', '.join(unknown), ', '.join(ALL_GROUPS)))
     result = {}
     for name, indices in kept.items():
         if (not isinstance(indices, list) or not indices
@@ -48,7 +49,7 @@ def read_mask(path):
 
 
 def check_kept(kept, arch, source):
-    """UserError unless every layer of ``kept`` keeps 1..C valid channel indices of ``arch``."""
+    """UserError unless every group of ``kept`` keeps 1..C valid channel indices of ``arch``."""
     for name, indices in kept.items():
         channels = arch.channels[name]
         if not indices or max(indices) >= channels:
@@ -58,5 +59,5 @@ def check_kept(kept, arch, source):
 
 
 def kept_counts(kept):
-    """{layer: number of kept channels}, what Architecture.with_channels takes."""
+    """{group: number of kept channels}, what Architecture.with_channels takes."""
     return {name: len(indices) for name, indices in kept.items()}

@@ -1,10 +1,11 @@
-"""Sensitivity analysis: prune each layer alone (its lowest-norm filters) and watch the val loss (and AP) move.
+"""Sensitivity analysis: prune each group alone (its lowest-norm filters) and watch the val loss (and AP) move.
 
-For every prunable layer and ratio k, the floor(k * C) filters with the smallest filter-group norm are
-zeroed in memory (weights and bias, what hard pruning does), the val loss (and, given a WIDER val set, the
-easy/medium/hard AP of the inference outputs built on the same variables) is measured and the layer is put
-back. One graph and session serve every variant. MACs saved are the layer's and its consumers' share of the
-dense graph's counted MACs. Users read the table (and plot) to choose config.TRAIN.pruned_ratio per layer.
+For every pruning group (backbone, extras, FPN levels, FEM convs) and ratio k, the floor(k * C) filters with the
+smallest filter-group norm are zeroed in memory (weights and bias of each of the group's convs, what hard pruning
+does), the val loss (and, given a WIDER val set, the easy/medium/hard AP of the inference outputs built on the same
+variables) is measured and the group is put back. One graph and session serve every variant. MACs saved are the
+group's and its consumers' share of the dense graph's counted MACs. Users read the table (and plot) to choose
+config.TRAIN.pruned_ratio per group, or let lib.pruning.budget choose them for a MAC budget.
 """
 import collections
 import contextlib
@@ -17,7 +18,6 @@ from lib.common.io import atomic_path
 from lib.config import anchor_spec, target_assigner
 from lib.inference.detector import run_detection
 from lib.inference.runtimes import graph_pad_value
-from lib.model.arch import PRUNABLE_LAYERS
 from lib.model.dsfd import OUTPUT_NAMES, detect
 from lib.model.loss import detection_losses
 from lib.pruning import macs
@@ -84,18 +84,19 @@ class _Probe(object):
 
     @contextlib.contextmanager
     def without(self, layer, pruned):
-        """The filters ``pruned`` of ``layer`` zeroed (weights and bias) inside the block, restored after it."""
-        conv = self.registry[layer].conv
-        originals = self.session.run([conv.weights, conv.biases])
+        """The filters ``pruned`` of group ``layer`` zeroed (weights and bias of each of its convs) inside the
+        block, restored after it."""
+        variables = [v for conv in self.registry[layer].convs for v in (conv.weights, conv.biases)]
+        originals = self.session.run(variables)
         zeroed = [array.copy() for array in originals]
         for array in zeroed:
             array[..., pruned] = 0
         try:
-            for variable, value in zip((conv.weights, conv.biases), zeroed):
+            for variable, value in zip(variables, zeroed):
                 variable.load(value, self.session)
             yield
         finally:
-            for variable, value in zip((conv.weights, conv.biases), originals):
+            for variable, value in zip(variables, originals):
                 variable.load(value, self.session)
 
     def close(self):
@@ -110,8 +111,9 @@ def _measure(probe, ap_set):
     return values
 
 
-def analyse(ckpt_prefix, arch, config, batches, input_size, ratios, layers=PRUNABLE_LAYERS, ap_set=None):
-    """{'baseline_val_loss', 'macs_dense', 'rows': [{layer, ratio, pruned, kept, macs_saved, macs_saved_pct,
+def analyse(ckpt_prefix, arch, config, batches, input_size, ratios, layers=None, ap_set=None):
+    """Every pruning group of ``arch`` (or those of ``layers``) pruned alone at each of ``ratios``:
+    {'baseline_val_loss', 'macs_dense', 'rows': [{layer, ratio, pruned, kept, macs_saved, macs_saved_pct,
     val_loss}]} of the checkpoint (architecture ``arch``) on the val ``batches``; with ``ap_set``
     (a lib.evaluation.subset.ValSubset) also baseline_ap_{easy,medium,hard}, ap_images, ap_input_size and
     ap_{easy,medium,hard} per row."""
@@ -123,7 +125,7 @@ def analyse(ckpt_prefix, arch, config, batches, input_size, ratios, layers=PRUNA
             norms = weight_norms(probe.session, probe.registry)
         baseline = _measure(probe, ap_set)
         rows = []
-        for layer in layers:
+        for layer in arch.groups if layers is None else layers:
             order = np.argsort(norms[layer], kind='stable')
             for ratio in ratios:
                 kept = macs.planned_kept(arch, {layer: ratio})[layer]
@@ -187,7 +189,7 @@ def plot(result, path):
     axes = figure.subplots(rows, columns, squeeze=False)
     for axis, key in zip(axes.ravel(), keys):
         _panel(axis, result, key)
-    axes[0, 0].legend(fontsize='small', ncol=2)
+    axes[0, 0].legend(fontsize='x-small', ncol=4)  # up to 52 groups
     figure.suptitle('Per-layer pruning sensitivity')
     figure.tight_layout()
     with atomic_path(path) as tmp:

@@ -1,10 +1,11 @@
 """Slimming: a physically smaller checkpoint holding only the kept channels, plus its architecture JSON.
 
-Every variable is sliced on its output axis (the pruned layer's weights and biases) and on its input axis
-(each consumer the registry lists: next conv, extras, first-shot heads, the FPN's lateral/res{i} and merge/res2,
-the FEM's eyes_1 / eyes_2_1 of levels 3..5); optimizer slots follow their variable. The slim model computes what
-the hard-pruned dense model computes (pruned channels are exactly zero there, and zeros change neither convs nor
-the constant L2 norms).
+Every variable is sliced on its output axis (the convs of a pruned group: one layer, or both convs of an FPN
+level) and on its input axis (each consumer the registry reads off the graph: next conv, extras, first-shot heads,
+the FPN's lateral/merge convs, the FEM convs, and the second-shot heads, whose input is a FEM concat: the kept
+indices of eyes_1, eyes_2, eyes_3 shifted by the widths before them); optimizer slots follow their variable. The
+slim model computes what the hard-pruned dense model computes (pruned channels are exactly zero there, a zero
+factor zeroes an FPN product, and zeros change neither convs nor the constant L2 norms).
 """
 import collections
 import os
@@ -55,7 +56,7 @@ def slim_values(ckpt_prefix, values, kept, dense_arch):
 
 
 def slim_checkpoint(ckpt_prefix, kept, dense_arch, out_prefix):
-    """Write the slim checkpoint of ``kept`` ({layer: kept indices}) at ``out_prefix`` and its .arch.json.
+    """Write the slim checkpoint of ``kept`` ({group: kept indices}) at ``out_prefix`` and its .arch.json.
 
     ``dense_arch`` is the architecture of ``ckpt_prefix``; returns the slim Architecture.
     """

@@ -16,7 +16,7 @@ TrainGraph = collections.namedtuple(
 TrainGraph.__doc__ = """inputs: {'images', '<shot>_labels', '<shot>_boxes'} placeholders fed from loader batches;
 losses: tower-averaged {'cls_loss', 'box_loss', 'detection_loss', 'weight_decay', 'pruning_loss', 'total_loss'};
 val_loss: the detection loss of a whole fed batch (any size, even with towers);
-alive: {layer: live-channel fraction} of the first tower; model_variables: what a pretrained model restores."""
+alive: {pruning group: live-channel fraction} of the first tower; model_variables: what a pretrained model restores."""
 
 
 def input_placeholders(input_size, anchors_per_shot):
@@ -38,11 +38,12 @@ def model_detection_losses(inputs, arch, config):
 
 
 def tower_losses(inputs, arch, ratios, config):
-    """One tower: detection + weight decay + pruning losses ('total_loss'), and {layer: alive fraction}."""
+    """One tower: detection + weight decay + pruning losses ('total_loss'), and {group: alive fraction}."""
     train = config.TRAIN
     losses, endpoints = model_detection_losses(inputs, arch, config)
     losses['weight_decay'] = weight_decay(endpoints.recorder, train.weight_decay_factor)
-    losses['pruning_loss'] = pruning_loss(endpoints, ratios, train.pruned_loss, train.pruned_alpha)
+    losses['pruning_loss'] = pruning_loss(endpoints, ratios, train.pruned_loss, train.pruned_alpha,
+                                          train.round_to)
     losses['total_loss'] = losses['detection_loss'] + losses['weight_decay'] + losses['pruning_loss']
     return losses, alive_fractions(endpoints.features)
 

@@ -3,8 +3,11 @@ import tensorflow.compat.v1 as tf
 
 
 def layer_tag(layer):
-    """'vgg_16/conv1/conv1_1' -> 'alive/conv1_1' (short, unique tags group nicely in TensorBoard)."""
-    return 'alive/' + layer.split('/')[-1]
+    """'vgg_16/conv1/conv1_1' -> 'alive/conv1_1', 'extra/extra_conv1' -> 'alive/extra_conv1' (short, unique tags
+    group nicely in TensorBoard); FPN / FEM groups keep their whole name ('alive/fems0/eyes_1'), their last part
+    repeats across levels."""
+    short = layer.split('/')[-1]
+    return 'alive/' + (short if layer.startswith(('vgg_16/', 'extra/')) else layer)
 
 
 def train_summaries(losses, learning_rate, alive):
