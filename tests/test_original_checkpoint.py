@@ -10,7 +10,7 @@ from export_graphs import checkpoint_outputs, tiny_config
 from lib.export.freeze import freeze_checkpoint
 from lib.common.errors import UserError
 from lib.checkpoint import load_arch
-from lib.model.arch import Architecture
+from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.original.checkpoint import ORIGINAL_PIXEL_MEAN, ORIGINAL_PIXEL_STD
 from lib.train.restore import restore_variables, start_arch
 from original_helpers import original_shapes, write_original_checkpoint
@@ -62,9 +62,11 @@ def test_conversion_keeps_the_model_variables_and_records_the_network(converted)
     config = tiny_config()
     config.MODEL.fpn = network == 'dsfd'
     expected = Architecture.from_model_config(config.MODEL).with_normalisation(ORIGINAL_PIXEL_MEAN, ORIGINAL_PIXEL_STD)
-    if network == 'ssd':
-        expected = expected.with_channels({})
-        expected.dual_mode, expected.fpn_dims, expected.fem_dims = False, [256, 512, 512], 512
+    if network == 'ssd':  # the FPN / FEM are never built: their widths (and groups) are the original's dense ones
+        fields = expected.to_dict()
+        fields.update(channels={name: fields['channels'][name] for name in PRUNABLE_LAYERS}, dual_mode=False,
+                      fpn_dims=[256, 512, 512], fem_dims=512)
+        expected = Architecture(**fields)
     assert arch == expected
 
 
