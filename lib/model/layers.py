@@ -36,6 +36,10 @@ class LayerRecorder(object):
                 return record
         raise KeyError(name)
 
+    def group_convs(self, group):
+        """The convs whose output channels make pruning group ``group`` (one; both 1x1 convs of an FPN level)."""
+        return [record for record in self.convs if record.channel_group == group]
+
 
 def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, stride=1, dilation=1,
            activation=tf.nn.relu, weights_stddev=None, channel_group=None):

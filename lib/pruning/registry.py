@@ -27,7 +27,7 @@ def build_registry(recorder):
     """OrderedDict {group: PrunableGroup} in ALL_GROUPS order (backbone, extras, FPN, FEM), read off ``recorder``."""
     registry = collections.OrderedDict()
     for name in sorted(recorder.features, key=ALL_GROUPS.index):
-        registry[name] = PrunableGroup(name, [conv for conv in recorder.convs if conv.channel_group == name],
+        registry[name] = PrunableGroup(name, recorder.group_convs(name),
                                        [conv for conv in recorder.convs if name in source_groups(conv.input_source)],
                                        recorder.features[name])
     return registry

@@ -66,7 +66,7 @@ def layer_strengths(endpoints, layer, kind):
         return channel_maxima(endpoints.features[layer])
     if kind == 'activation_per_image':
         return tf.reduce_max(tf.abs(endpoints.features[layer]), axis=[1, 2])
-    return filter_norms(*[conv for conv in endpoints.recorder.convs if conv.channel_group == layer])
+    return filter_norms(*endpoints.recorder.group_convs(layer))
 
 
 def layer_terms(endpoints, ratios, kind, round_to=1):
