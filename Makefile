@@ -15,7 +15,7 @@ VENV_TF1 := .venv37
 VENV_INTEL := .venv37-intel
 INTEL_TF := intel-tensorflow==1.15.2
 
-.PHONY: test test-modern test-tf1 demo bench env-modern env-tf1 env-intel clean
+.PHONY: test test-modern test-tf1 pass-modern pass-tf1 demo bench env-modern env-tf1 env-intel clean
 
 $(VENV_MODERN)/.installed: requirements.txt requirements-export.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 9), "make needs PYTHON >= 3.9 for the modern environment"'
@@ -51,16 +51,25 @@ env-modern: $(VENV_MODERN)/.installed
 env-tf1: $(VENV_TF1)/.installed
 	cd tools/ap_eval && ../../$(VENV_TF1)/bin/python setup.py -q build_ext --inplace
 
+# One test pass per environment, each line tagged with it (`make test` runs the two passes at once). The pass-*
+# targets build nothing: two builds in tools/ap_eval at once would race.
+pass-modern:
+	set -o pipefail; $(VENV_MODERN)/bin/python -u -m pytest tests -q --durations=15 $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[tf2] /'
+
+pass-tf1:
+	set -o pipefail; $(VENV_TF1)/bin/python -u -m pytest tests -q --durations=15 $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[tf1] /'
+
 test-modern: env-modern
-	$(VENV_MODERN)/bin/python -m pytest tests -q --durations=15 $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory pass-modern
 
 test-tf1: env-tf1
-	$(VENV_TF1)/bin/python -m pytest tests -q --durations=15 $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory pass-tf1
 
-# Both environments are built before either pass, so each pass can load the other's frozen graphs.
+# Both environments are built before either pass, so each pass can load the other's frozen graphs; the passes
+# are independent (own venvs, own temporary folders), so they run side by side.
 test:
 	@if [ -n "$(PYTHON37)" ]; then $(MAKE) --no-print-directory env-tf1 env-modern && \
-		$(MAKE) --no-print-directory test-tf1 test-modern; \
+		$(MAKE) --no-print-directory -j2 pass-tf1 pass-modern; \
 	elif [ "$(REQUIRE_TF1)" = "1" ]; then echo "REQUIRE_TF1=1 but python3.7 was not found"; exit 1; \
 	else echo "python3.7 not found: testing the modern environment only (TF 1.15 needs Python 3.7)"; \
 		$(MAKE) --no-print-directory test-modern; fi

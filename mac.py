@@ -159,7 +159,7 @@ def checkpoint_kept_arch(settings, dense):
     ckpt, data = settings.ckpt, settings.train_config.DATA
     checkpoint.check_readable(ckpt)
     slim = checkpoint.load_arch(ckpt, dense)
-    if slim.is_slimmer_than(dense) or slim.structure() != dense.structure():
+    if not slim.same_network(dense):
         checkpoint.check_fits_arch(ckpt, slim)
         wider = [n for n in dense.groups if slim.channels[n] > dense.channels[n]]
         if wider or slim.structure() != dense.structure():
@@ -212,7 +212,7 @@ def run_sensitivity(settings, dense):
     config, train_config = settings.sensitivity, settings.train_config
     checkpoint.check_readable(settings.ckpt)
     arch = checkpoint.load_arch(settings.ckpt, dense)
-    if settings.target_macs is not None and (arch.is_slimmer_than(dense) or arch.structure() != dense.structure()):
+    if settings.target_macs is not None and not arch.same_network(dense):
         raise UserError('--target_macs plans ratios of the training config\'s dense model, but checkpoint %s is '
                         'slim or of another architecture (%s); use the standard checkpoint it was pruned from'
                         % (settings.ckpt, checkpoint.arch_path(settings.ckpt)))

@@ -9,7 +9,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = {env: 'cd tools/ap_eval && ../../%s/bin/python setup.py -q build_ext --inplace' % env
          for env in ('.venv37', '.venv311')}
-PASS = {env: '%s/bin/python -m pytest tests -q --durations=15' % env for env in ('.venv37', '.venv311')}
+TAG = {'.venv37': 'tf1', '.venv311': 'tf2'}
+PASS = {env: "set -o pipefail; %s/bin/python -u -m pytest tests -q --durations=15  2>&1 | sed -u 's/^/[%s] /'"
+        % (env, tag) for env, tag in TAG.items()}
 
 pytestmark = pytest.mark.skipif(shutil.which('make') is None, reason='make is not installed')
 
@@ -29,7 +31,20 @@ def test_both_environments_are_built_before_either_pass():
     assert code == 0, lines
     first_pass = min(lines.index(PASS[env]) for env in PASS)
     assert max(lines.index(BUILD[env]) for env in BUILD) < first_pass
-    assert lines.index(PASS['.venv37']) < lines.index(PASS['.venv311'])
+    assert 'make --no-print-directory -j2 pass-tf1 pass-modern; \\' in lines  # side by side, building nothing
+
+
+def test_a_failing_pass_fails_make_and_its_lines_are_tagged(tmp_path):
+    """The tag filter must not hide the pass's exit status (pipefail)."""
+    fake = tmp_path / 'venv' / 'bin'
+    fake.mkdir(parents=True)
+    (fake / 'python').write_text('#!/bin/sh\necho "1 failed"\nexit 3\n')
+    (fake / 'python').chmod(0o755)
+    env = {key: value for key, value in os.environ.items() if key not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL')}
+    result = subprocess.run(['make', '--no-print-directory', 'pass-tf1', 'VENV_TF1=' + str(tmp_path / 'venv')],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                            timeout=60, env=env)
+    assert result.returncode != 0 and '[tf1] 1 failed' in result.stdout.splitlines(), result.stdout
 
 
 def test_without_python37_only_the_modern_pass_runs():

@@ -176,6 +176,8 @@ def test_architecture_carries_fpn_and_fem_group_counts():
     pruned = arch.with_channels({'fpn/res1': 5, 'fems2/eyes_2_1': 3})
     assert Architecture.from_dict(pruned.to_dict()) == pruned and pruned.is_slimmer_than(arch)
     assert pruned.structure() == arch.structure()
+    assert arch.same_network(Architecture.from_dict(arch.to_dict())) and not pruned.same_network(arch)
+    assert not arch.with_channels({'fpn/res1': 65}).same_network(arch)  # wider is another network too
     with tf.Graph().as_default():
         endpoints = dsfd.build_dsfd(tf.placeholder(tf.float32, [1, 64, 64, 3]), pruned, MEAN, STD)
         shapes = {conv.name: conv.weights.get_shape().as_list() for conv in endpoints.recorder.convs}

@@ -170,6 +170,11 @@ class Architecture(object):
         """
         return any(self.channels[name] < other.channels[name] for name in self.groups)
 
+    def same_network(self, other):
+        """True when both describe one network: the same structure and channel counts (the normalisation
+        aside); False for a slimmed, widened or differently built model of ``other``."""
+        return self.channels == other.channels and self.structure() == other.structure()
+
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 
