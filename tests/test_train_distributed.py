@@ -21,7 +21,8 @@ from lib.config import dense_architecture
 from lib.model.arch import PRUNABLE_LAYERS
 from lib.train import distributed
 from lib.train.graph import build_train_graph
-from lib.train.trainer import _make_loaders
+from lib.train.checkpoints import TrainState
+from lib.train.trainer import _make_loaders, _remaining_steps
 from lib.anchors.generator import anchor_spec_from_config
 from lib.config import validate_config
 from tests.train_helpers import ROOT, make_config, tiny_overrides, write_config_file, write_tiny_dataset
@@ -206,3 +207,22 @@ def test_tf_config_parsing():
                 '{"cluster": {"evaluator": ["a:1"], "ps": ["b:1"]}, "task": {"type": "evaluator"}}'):
         with pytest.raises(UserError, match='TF_CONFIG'):
             distributed.parse_tf_config(bad)
+
+
+@pytest.mark.parametrize('done, epoch_start_step, global_step, remaining', [
+    (84, 90, 44, 2),  # a chief that stepped alone: the global step lags the epochs (epochs 86, one step each)
+    (3, 6, 8, 6),     # two of the 4 steps of epoch 4 done, then epoch 5 (epochs 5, 4 steps each)
+    (5, 20, 20, 0),   # finished
+])
+def test_the_update_thread_applies_the_steps_the_replicas_will_run(done, epoch_start_step, global_step, remaining):
+    """The chief's update thread gets the steps this run will take, read from the restored state: counted from the
+    global step, a resumed cluster whose chief had stepped alone waited on updates that never came (CI: the chief
+    blocked until its session closed, then aborted at exit)."""
+    epochs, steps_per_epoch = (86, 1) if done == 84 else (5, 4)
+    with tf.Graph().as_default():
+        graph = type('Graph', (), {'state': TrainState(), 'global_step': tf.train.get_or_create_global_step()})
+        with tf.Session() as session:
+            session.run(tf.global_variables_initializer())
+            graph.state.write(session, done, epoch_start_step, 1.)
+            graph.global_step.load(global_step, session)
+            assert _remaining_steps(session, graph, epochs, steps_per_epoch) == remaining

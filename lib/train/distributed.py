@@ -192,7 +192,7 @@ class LocalReplica(object):
     def session_config(self):
         return tf.ConfigProto(allow_soft_placement=True)
 
-    def start(self, session, initialise, total_steps):
+    def start(self, session, initialise, remaining_steps):
         initialise()
 
     def stop(self):
@@ -238,9 +238,10 @@ class ClusterReplica(object):
         """Talk to the ps and this task only, so a replica does not wait for the others to start."""
         return tf.ConfigProto(allow_soft_placement=True, device_filters=['/job:ps', self.device])
 
-    def start(self, session, initialise, total_steps):
-        """Chief: ``initialise()`` (init or restore), then the sync state, the update thread, ready. Others: wait
-        for ready, then take the global step as local step. Both then start the watchdog."""
+    def start(self, session, initialise, remaining_steps):
+        """Chief: ``initialise()`` (init or restore), then the sync state, the update thread (``remaining_steps()``
+        aggregated steps: what this run's replicas will step, read after the restore), ready. Others: wait for
+        ready, then take the global step as local step. Both then start the watchdog."""
         opt, who = self.sync_optimizer, self.name(self.index)
         unused = getattr(opt, 'ready_for_local_init_op', None)  # built by apply_gradients for MonitoredSession
         if hasattr(unused, 'mark_used'):
@@ -254,7 +255,7 @@ class ClusterReplica(object):
             session.run(tf.local_variables_initializer())
             session.run(opt.chief_init_op)
             sync_op = opt.get_chief_queue_runner().enqueue_ops[0]
-            updates = max(0, total_steps - int(session.run(tf.train.get_global_step())))
+            updates = remaining_steps()
             self._spawn('sync-updates', self._apply_updates, session, sync_op, updates)
             self._watch_session.run(state.set_ready)
         else:

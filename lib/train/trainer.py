@@ -324,7 +324,8 @@ def train(config, devices=None):
 
         with tf.Session(replica.target, config=replica.session_config()) as session, \
                 _summary_writer(model_path, replica.is_chief) as writer:
-            replica.start(session, lambda: initialise(session), config.TRAIN.epoch * len(train_loader))
+            replica.start(session, lambda: initialise(session),
+                          lambda: _remaining_steps(session, graph, config.TRAIN.epoch, len(train_loader)))
             _trace_start(session, graph, hooks)
             try:
                 return _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks,
@@ -341,6 +342,16 @@ def _summary_writer(model_path, is_chief):
         return
     with contextlib.closing(tf.summary.FileWriter(model_path)) as writer:
         yield writer
+
+
+def _remaining_steps(session, graph, epochs, steps_per_epoch):
+    """The steps _train_epochs will run from the restored state (not epochs x steps_per_epoch - global step: in
+    a cluster whose chief stepped alone for a while, the global step lags the epochs)."""
+    done, epoch_start_step, _ = graph.state.read(session)
+    if done >= epochs:
+        return 0
+    trained = min(max(int(session.run(graph.global_step)) - epoch_start_step, 0), steps_per_epoch)
+    return (epochs - done) * steps_per_epoch - trained
 
 
 def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks, is_chief=True):
