@@ -344,14 +344,19 @@ def _summary_writer(model_path, is_chief):
         yield writer
 
 
+def _steps_done_in_epoch(step, epoch_start_step, steps_per_epoch):
+    """Steps of the current epoch already trained at global step ``step`` (0 when the global step lags)."""
+    return min(max(step - epoch_start_step, 0), steps_per_epoch)
+
+
 def _remaining_steps(session, graph, epochs, steps_per_epoch):
     """The steps _train_epochs will run from the restored state (not epochs x steps_per_epoch - global step: in
     a cluster whose chief stepped alone for a while, the global step lags the epochs)."""
     done, epoch_start_step, _ = graph.state.read(session)
     if done >= epochs:
         return 0
-    trained = min(max(int(session.run(graph.global_step)) - epoch_start_step, 0), steps_per_epoch)
-    return (epochs - done) * steps_per_epoch - trained
+    step = int(session.run(graph.global_step))
+    return (epochs - done) * steps_per_epoch - _steps_done_in_epoch(step, epoch_start_step, steps_per_epoch)
 
 
 def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, config, hooks, is_chief=True):
@@ -362,7 +367,7 @@ def _train_epochs(session, graph, ckpts, writer, train_loader, val_loader, confi
     for index in range(done, config.TRAIN.epoch):
         epoch = index + 1
         step = int(session.run(graph.global_step))
-        trained = min(max(step - epoch_start_step, 0), steps_per_epoch)  # steps of this epoch already done
+        trained = _steps_done_in_epoch(step, epoch_start_step, steps_per_epoch)
         steps = steps_per_epoch - trained
         throughput = _run_epoch(runner, train_loader.epoch(index, skip=trained), steps, epoch, config, step)
         epoch_start_step = step + steps
