@@ -52,12 +52,14 @@ env-tf1: $(VENV_TF1)/.installed
 	cd tools/ap_eval && ../../$(VENV_TF1)/bin/python setup.py -q build_ext --inplace
 
 # One test pass per environment, each line tagged with it (`make test` runs the two passes at once). The pass-*
-# targets build nothing: two builds in tools/ap_eval at once would race.
+# targets build nothing: two builds in tools/ap_eval at once would race. $(call test_pass,VENV,TAG)
+test_pass = set -o pipefail; $(1)/bin/python -u -m pytest tests -q --durations=15 $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[$(2)] /'
+
 pass-modern:
-	set -o pipefail; $(VENV_MODERN)/bin/python -u -m pytest tests -q --durations=15 $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[tf2] /'
+	$(call test_pass,$(VENV_MODERN),tf2)
 
 pass-tf1:
-	set -o pipefail; $(VENV_TF1)/bin/python -u -m pytest tests -q --durations=15 $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[tf1] /'
+	$(call test_pass,$(VENV_TF1),tf1)
 
 test-modern: env-modern
 	@$(MAKE) --no-print-directory pass-modern

@@ -27,7 +27,6 @@ from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
 
 
-
 @main_entry
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])

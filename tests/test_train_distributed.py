@@ -209,16 +209,16 @@ def test_tf_config_parsing():
             distributed.parse_tf_config(bad)
 
 
-@pytest.mark.parametrize('done, epoch_start_step, global_step, remaining', [
-    (84, 90, 44, 2),  # a chief that stepped alone: the global step lags the epochs (epochs 86, one step each)
-    (3, 6, 8, 6),     # two of the 4 steps of epoch 4 done, then epoch 5 (epochs 5, 4 steps each)
-    (5, 20, 20, 0),   # finished
+@pytest.mark.parametrize('epochs, steps_per_epoch, done, epoch_start_step, global_step, remaining', [
+    (86, 1, 84, 90, 44, 2),  # a chief that stepped alone: the global step lags the epochs
+    (5, 4, 3, 6, 8, 6),      # two of the 4 steps of epoch 4 done, then epoch 5
+    (5, 4, 5, 20, 20, 0),    # finished
 ])
-def test_the_update_thread_applies_the_steps_the_replicas_will_run(done, epoch_start_step, global_step, remaining):
+def test_the_update_thread_applies_the_steps_the_replicas_will_run(epochs, steps_per_epoch, done, epoch_start_step,
+                                                                   global_step, remaining):
     """The chief's update thread gets the steps this run will take, read from the restored state: counted from the
     global step, a resumed cluster whose chief had stepped alone waited on updates that never came (CI: the chief
     blocked until its session closed, then aborted at exit)."""
-    epochs, steps_per_epoch = (86, 1) if done == 84 else (5, 4)
     with tf.Graph().as_default():
         graph = type('Graph', (), {'state': TrainState(), 'global_step': tf.train.get_or_create_global_step()})
         with tf.Session() as session:
