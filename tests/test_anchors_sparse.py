@@ -1,10 +1,14 @@
-"""Sparse anchor matching (grid ranges per face) gives exactly the dense assignment, ties included."""
+"""Sparse anchor matching (grid rectangles per face, the Cython kernel) gives exactly the dense assignment,
+ties included."""
+import logging
+
 import numpy as np
 import pytest
 
 from lib.anchors import box_codec
 from lib.anchors.generator import AnchorSpec, anchors_np, feature_map_sizes, shot_scale
-from lib.anchors.grid import AnchorGrid
+from lib.anchors import matcher
+from lib.anchors.grid import SLACK, AnchorGrid
 from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix, match, match_sparse
 
 SPEC = AnchorSpec((4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512), 1.5, 0.5)
@@ -94,12 +98,13 @@ def test_two_anchors_a_pixel_are_a_grid_too(pixel_major):
         check_equal(random_faces(rng, size, 300, 'small'), anchors, levels)
 
 
-def test_grid_ranges_hold_exactly_the_overlapping_anchors():
-    """At cut 0 a face's ranges are the anchors with IoU > 0, edges one float apart included; at a cut they
-    still hold every anchor whose IoU reaches it."""
+def test_visited_rectangles_hold_exactly_the_overlapping_anchors():
+    """At cut 0 a face visits the anchors with IoU > 0, edges one float apart included, each once; at a cut it
+    still visits every anchor whose IoU reaches it."""
     rng = np.random.RandomState(6)
     anchors, levels = grid_anchors(128, 'first')
     grid = AnchorGrid.from_anchors(anchors, levels)
+    kernel = matcher._kernel()
     edges = anchors[rng.randint(len(anchors), size=60)]
     nudged = np.nextafter(edges, edges + np.float32(rng.choice([-1, 1], size=edges.shape)))
     cases = [random_faces(rng, 128, 60, 'mixed'), random_faces(rng, 128, 60, 'integer'), edges,
@@ -108,13 +113,10 @@ def test_grid_ranges_hold_exactly_the_overlapping_anchors():
     for boxes in cases:
         iou = iou_matrix(boxes, anchors)
         for cut in (0., 0.1, 0.35, 0.6):
-            cuts = np.full(len(boxes), cut)
-            face, index, start = grid.indices(grid.ranges(boxes, grid.bounds(boxes), cuts))
-            visited = np.zeros(iou.shape, bool)
-            visited[face, index] = True
-            assert len(face) == np.count_nonzero(visited)  # each pair once, grouped by face
-            assert (np.diff(face) >= 0).all() and start[-1] == len(face)
-            assert ((np.diff(index) > 0) | (np.diff(face) > 0)).all()  # ascending within a face
+            counts = kernel.visited(grid.arrays, SLACK, boxes, grid.bounds(boxes), np.full(len(boxes), cut),
+                                    len(anchors))
+            assert counts.max() == 1  # blocks do not overlap
+            visited = counts == 1
             if cut == 0:
                 np.testing.assert_array_equal(visited, iou > 0)
             else:
@@ -134,7 +136,7 @@ def test_not_a_grid_falls_back_to_dense():
     boxes = random_faces(rng, 64, 20, 'mixed')
     np.testing.assert_array_equal(match_sparse(boxes, shuffled, None, 0.35), match(boxes, shuffled, 0.35))
     grid = AnchorGrid.from_anchors(anchors, levels)
-    for positive_iou in (0., -1.):  # every anchor positive: the dense rule
+    for positive_iou in (0., -1., 1e-50):  # every anchor positive (1e-50 is 0 in float32): the dense rule
         np.testing.assert_array_equal(match_sparse(boxes, anchors, grid, positive_iou),
                                       match(boxes, anchors, positive_iou))
     with_nan = boxes.copy()
@@ -201,9 +203,19 @@ def test_assigner_uses_the_grid_and_matches_dense_targets(monkeypatch):
     assigner = AnchorTargetAssigner((640, 640), SPEC, SHOTS, 0.35, 5.)
     assert all(grid is not None for grid in assigner.grids.values())
     visited = []
-    indices = AnchorGrid.indices
-    monkeypatch.setattr(AnchorGrid, 'indices', lambda self, near: visited.append(indices(self, near)[1].size)
-                        or indices(self, near))
+    kernel = matcher._kernel()
+
+    class Counting(object):  # the kernel, counting the IoUs it computes
+        def best_anchors(self, *args):
+            best_iou, best_anchor, visits = kernel.best_anchors(*args)
+            visited.append(visits)
+            return best_iou, best_anchor, visits
+
+        def claim_anchors(self, *args):
+            visited.append(kernel.claim_anchors(*args))
+            return visited[-1]
+
+    monkeypatch.setattr(matcher, '_kernel', Counting)
     boxes = random_faces(rng, 640, 200, 'mixed')
     targets = assigner(boxes)
     # visited pairs: a small part of the 200 x 34,125 a dense match computes, per shot
@@ -219,3 +231,15 @@ def test_assigner_uses_the_grid_and_matches_dense_targets(monkeypatch):
     positive = targets['second_labels'] == 1
     decoded = box_codec.decode_np(targets['second_boxes'][positive], assigner.anchors['second'][positive], 5.)
     assert np.abs(decoded[:, None] - boxes[None]).max(axis=2).min(axis=1).max() < 1e-3  # each decodes to a face
+
+
+def test_without_the_kernel_the_assigner_warns_and_matches_densely(monkeypatch, caplog):
+    monkeypatch.setattr(matcher, '_kernel', lambda: None)
+    with caplog.at_level(logging.WARNING):
+        assigner = AnchorTargetAssigner((128, 128), SPEC, SHOTS, 0.35, 5.)
+    assert all(grid is None for grid in assigner.grids.values())
+    assert 'grid_match.pyx) is not built' in caplog.text and 'setup.py build_ext --inplace' in caplog.text
+    boxes = random_faces(np.random.RandomState(7), 128, 30, 'mixed')
+    expected = AnchorTargetAssigner((128, 128), SPEC, SHOTS, 0.35, 5., dense=True)(boxes)
+    for key, value in assigner(boxes).items():
+        np.testing.assert_array_equal(value, expected[key])

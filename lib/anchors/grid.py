@@ -12,8 +12,6 @@ import numpy as np
 
 Block = collections.namedtuple('Block', 'x1 x2 y1 y2 base row_step col_step area_min area_max width_max '
                                  'height_max')
-# Faces x blocks: first row / column and number of rows / columns of the anchors a face visits in a block.
-Overlaps = collections.namedtuple('Overlaps', 'row0 col0 rows cols')
 SLACK = 1e-4  # relative: keeps bounds in exact arithmetic above the float32 IoU of the same numbers
 
 
@@ -28,9 +26,8 @@ def _block(cells, base, row_step, col_step):
     widths, heights = x2.astype(np.float64) - x1, y2.astype(np.float64) - y1  # exact for float32 inputs
     if widths.min() <= 0 or heights.min() <= 0:
         return None
-    return Block(x1.astype(np.float64), x2.astype(np.float64), y1.astype(np.float64), y2.astype(np.float64),
-                 base, row_step, col_step, widths.min() * heights.min(), widths.max() * heights.max(),
-                 widths.max(), heights.max())
+    return Block(x1, x2, y1, y2, base, row_step, col_step, widths.min() * heights.min(),
+                 widths.max() * heights.max(), widths.max(), heights.max())
 
 
 def _blocks(anchors, level_sizes, per_pixel, pixel_major):
@@ -53,22 +50,24 @@ def _blocks(anchors, level_sizes, per_pixel, pixel_major):
 
 
 class AnchorGrid(object):
-    """The blocks of an anchor array; ``ranges`` finds the anchors a face may reach in O(log) per block."""
+    """The blocks of an anchor array, and ``arrays``: the same packed flat, block after block, as the kernel
+    (grid_match.pyx) reads them."""
 
-    def __init__(self, anchors, blocks):
-        self.size = len(anchors)
-        self.columns = [np.ascontiguousarray(anchors[:, k]) for k in range(4)]  # x1, y1, x2, y2
+    def __init__(self, blocks):
         self.blocks = blocks
-        self.base = np.array([b.base for b in blocks], np.int64)
-        self.row_step = np.array([b.row_step for b in blocks], np.int64)
-        self.col_step = np.array([b.col_step for b in blocks], np.int64)
-        for name in ('area_min', 'area_max', 'width_max', 'height_max'):
-            setattr(self, name, np.array([getattr(b, name) for b in blocks]))
-        # whether indices come out ascending, block by block, row by row (not when k anchors of a pixel are
-        # adjacent and k > 1: the blocks of a level interleave)
-        last = [b.base + (len(b.y1) - 1) * b.row_step + (len(b.x1) - 1) * b.col_step for b in blocks]
-        self.ascending = all(b.row_step > (len(b.x1) - 1) * b.col_step and b.col_step > 0 for b in blocks) and \
-            all(end < b.base for end, b in zip(last, blocks[1:]))
+        self.area_min = np.array([b.area_min for b in blocks])
+        self.area_max = np.array([b.area_max for b in blocks])
+        self.arrays = {name: np.ascontiguousarray(np.concatenate([getattr(b, name) for b in blocks]))
+                       for name in ('x1', 'x2', 'y1', 'y2')}
+        self.arrays.update({
+            'col_start': np.cumsum([0] + [len(b.x1) for b in blocks]).astype(np.int64),
+            'row_start': np.cumsum([0] + [len(b.y1) for b in blocks]).astype(np.int64),
+            'area_min': self.area_min,
+        })
+        for name in ('base', 'row_step', 'col_step'):
+            self.arrays[name] = np.array([getattr(b, name) for b in blocks], np.int64)
+        for name in ('width_max', 'height_max'):
+            self.arrays[name] = np.array([getattr(b, name) for b in blocks], np.float64)
 
     @classmethod
     def from_anchors(cls, anchors, level_sizes):
@@ -83,7 +82,7 @@ class AnchorGrid(object):
         for pixel_major in ((True, False) if per_pixel > 1 else (True,)):
             blocks = _blocks(anchors, level_sizes, per_pixel, pixel_major)
             if blocks is not None:
-                return cls(anchors, blocks)
+                return cls(blocks)
         return None
 
     def bounds(self, boxes):
@@ -92,51 +91,6 @@ class AnchorGrid(object):
         width, height, area = _sizes(boxes)
         bounds = np.minimum(area[:, None], self.area_max) / np.maximum(area[:, None], self.area_min)
         return np.where(((width > 0) & (height > 0))[:, None], bounds * (1 + SLACK) + 1e-12, -1.)
-
-    def ranges(self, boxes, bounds, cut):
-        """Overlaps [F, B]: the anchors of each block that overlap face f and whose IoU with it may reach
-        cut[f] > 0 (a superset of them; none where bounds < cut). IoU <= overlap width x min(heights) /
-        max(areas), so an anchor needs an overlap of at least cut x max(areas) / min(heights) on x, alike on
-        y. With cut 0: every anchor that overlaps the face (the others have IoU 0)."""
-        width, height, area = _sizes(boxes)
-        need = (cut * (1 - SLACK))[None, :] * np.maximum(area, self.area_min[:, None])  # [B, F]
-        need_x = np.maximum(need / np.maximum(np.minimum(height, self.height_max[:, None]), 1e-30) - 1e-3, 0.)
-        need_y = np.maximum(need / np.maximum(np.minimum(width, self.width_max[:, None]), 1e-30) - 1e-3, 0.)
-        # strict overlap: an anchor edge beyond the face's (the next float32 up / down, as anchors are float32)
-        above = np.nextafter(boxes, np.float32(np.inf)).astype(np.float64).T
-        below = np.nextafter(boxes, np.float32(-np.inf)).astype(np.float64).T
-        low_x, high_x = np.maximum(boxes[:, 0] + need_x, above[0]), np.minimum(boxes[:, 2] - need_x, below[2])
-        low_y, high_y = np.maximum(boxes[:, 1] + need_y, above[1]), np.minimum(boxes[:, 3] - need_y, below[3])
-        near = np.empty((4, len(self.blocks), len(boxes)), np.int64)
-        for k, b in enumerate(self.blocks):
-            near[0, k] = np.searchsorted(b.y2, low_y[k], 'left')
-            near[1, k] = np.searchsorted(b.x2, low_x[k], 'left')
-            near[2, k] = np.searchsorted(b.y1, high_y[k], 'right')
-            near[3, k] = np.searchsorted(b.x1, high_x[k], 'right')
-        near[2:] = np.maximum(near[2:] - near[:2], 0) * (bounds >= cut[:, None]).T
-        return Overlaps(*[field.T for field in near])
-
-    def indices(self, near):
-        """(face, anchor index) int64 pairs of the anchors in Overlaps ``near`` [F, B], grouped by face and
-        ascending by index within a face, and where each face's run starts [F + 1]."""
-        faces, blocks = np.nonzero(near.rows * near.cols)
-        rows, cols = near.rows[faces, blocks], near.cols[faces, blocks]
-        start = np.zeros(len(near.rows) + 1, np.int64)
-        start[1:] = np.cumsum(np.bincount(faces, rows * cols, len(near.rows)).astype(np.int64))
-        # rectangle -> its rows (first anchor of each) -> their anchors
-        line = np.repeat(np.arange(len(faces)), rows)
-        row = np.arange(len(line)) - np.repeat(np.cumsum(rows) - rows, rows)
-        first = (self.base[blocks] + near.row0[faces, blocks] * self.row_step[blocks] +
-                 near.col0[faces, blocks] * self.col_step[blocks])[line] + row * self.row_step[blocks][line]
-        width = cols[line]
-        run = np.repeat(np.arange(len(line)), width)
-        col = np.arange(start[-1]) - np.repeat(np.cumsum(width) - width, width)
-        index = first[run] + col * self.col_step[blocks][line][run]
-        faces = faces[line][run]
-        if not self.ascending:
-            order = np.lexsort((index, faces))
-            faces, index = faces[order], index[order]
-        return faces, index, start
 
 
 def _sizes(boxes):

@@ -9,13 +9,13 @@ ignored, a face is recalled once, 1000 score thresholds, VOC all-point AP. Pure 
 """
 import logging
 import os
-import sys
 
 import numpy as np
 from tqdm import tqdm
 
 from lib.common.errors import UserError
 from lib.common.io import atomic_path
+from lib.common.kernels import build_command, load_kernel
 from lib.evaluation.ground_truth import SETTINGS, load_ground_truth
 from lib.evaluation.results import read_predictions, to_prediction
 
@@ -25,19 +25,15 @@ IOU_THRESH = 0.5
 THRESH_NUM = 1000
 # t_k = 1 - (k + 1) / 1000, k = 0..999, computed exactly as the reference does (descending, ends at 0).
 THRESHOLDS = 1 - (np.arange(THRESH_NUM) + 1) / THRESH_NUM
-# Where the kernel is built from (the original's command): cd tools/ap_eval && python setup.py build_ext --inplace
-BUILD_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                         'tools', 'ap_eval')
 
 
 def overlap_kernel():
     """The compiled IoU function (lib/evaluation/box_overlaps.pyx); a UserError saying how to build it when missing."""
-    try:
-        from lib.evaluation.box_overlaps import bbox_overlaps
-    except ImportError:
+    kernel = load_kernel('lib.evaluation.box_overlaps')
+    if kernel is None:
         raise UserError('the Cython box-overlap extension is not built for this Python; build it with: '
-                        'cd %s && %s setup.py build_ext --inplace' % (BUILD_DIR, sys.executable))
-    return bbox_overlaps
+                        + build_command())
+    return kernel.bbox_overlaps
 
 
 def normalize_scores(predictions):
