@@ -1,7 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The sparse matcher's loops in C: a face visits, block by block, the rectangle of grid anchors whose IoU with
-it may reach a cut (lib/anchors/grid.py describes the blocks and proves the bounds), so that target assignment
-costs what the faces' sizes cost, with no per-face Python overhead in crowds.
+it may reach a cut (lib/anchors/grid.py reads the blocks off the anchors and bounds each block's IoU; _rectangle
+says why a rectangle holds every such anchor), so that target assignment costs what the faces' sizes cost,
+with no per-face Python overhead in crowds.
 
 IoUs are computed with the float32 operations of matcher._iou in the same order (the module is compiled with
 -ffp-contract=off: no fused multiply-add), so every value, and hence every comparison, equals the dense
