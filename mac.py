@@ -1,9 +1,10 @@
 """MACs and parameters of DSFD, dense vs pruned, per layer: `python mac.py` (settings in mac_config.py, or flags).
 
-Works on a dense checkpoint (channels are selected first), a checkpoint with a mask file, a slim checkpoint,
-or with --plan on no checkpoint at all; --sensitivity prunes each group alone and plots the val loss (and AP);
---sensitivity --target_macs=0.3 then chooses the per-group ratios that meet that MAC budget at the least predicted
-loss (--write_plan=plan.json writes them for `pruned_train.py --pruned_ratio=plan.json`).
+Works on a dense checkpoint (channels are selected first: by an eps threshold, or with --pruned_ratio each
+group's top channels, e.g. --criterion=l1 --pruned_ratio=all:0.5), a checkpoint with a mask file, a slim
+checkpoint, or with --plan on no checkpoint at all; --sensitivity prunes each group alone and plots the val loss
+(and AP); --sensitivity --target_macs=0.3 then chooses the per-group ratios that meet that MAC budget at the
+least predicted loss (--write_plan=plan.json writes them for `pruned_train.py --pruned_ratio=plan.json`).
 """
 import argparse
 import os
@@ -28,8 +29,10 @@ def parse_args(argv=None):
                         '(default: config.MODEL.trained_model)')
     parser.add_argument('--train_config', help='training config of the checkpoint (default: config.MODEL.train_config)')
     parser.add_argument('--input_size', help='H,W, multiples of 32 (default: config.INPUT.hin,win)')
-    parser.add_argument('--pruned_ratio', help="with --plan: '[0.5, ...]' (15 or 19 ratios), '{layer or group: "
-                        "ratio}' or 'all:0.5' (every prunable group)")
+    parser.add_argument('--pruned_ratio', help="'[0.5, ...]' (15 or 19 ratios), '{layer or group: ratio}' or "
+                        "'all:0.5' (every prunable group): with --plan the planned architecture; with a dense "
+                        "checkpoint, channel selection keeps each group's top channels by --criterion at these "
+                        'ratios instead of the eps rule (--criterion=l1: one-shot L1 filter pruning)')
     parser.add_argument('--round_to', type=int, help='kept channel counts rounded up to a multiple of this, never '
                         'above the dense count, with --plan and channel selection (default: TRAIN.round_to)')
     parser.add_argument('--criterion', choices=CRITERIA, help='channel selection on a dense checkpoint')
@@ -108,9 +111,9 @@ def resolve(args):
     else:
         config = load_config(args.config)
         train_config = load_training_config(args.train_config or config.MODEL.train_config)
-    if args.pruned_ratio is not None and not args.plan:
-        raise UserError('--pruned_ratio is used by --plan only; a checkpoint\'s channels come from its mask, '
-                        '.arch.json or channel selection')
+    if args.pruned_ratio is not None and (args.eps is not None or args.sensitivity):
+        raise UserError('--pruned_ratio selects a fixed share of channels: it does not go with --eps or '
+                        '--sensitivity')
     if args.sensitivity_wider and not args.sensitivity:
         raise UserError('--sensitivity_wider is used by --sensitivity only')
     target = _parse_target(args)
@@ -133,12 +136,12 @@ def resolve(args):
             args.ckpt_path or config.MODEL.trained_model,
             hint='train one (README: pruned_train.py), or set config.MODEL.trained_model in %s or pass --ckpt_path '
                  '(a checkpoint prefix or folder)' % args.config)
+    # --plan: the planned ratios (flag, config or training config); a checkpoint: only the flag's, for selection
+    ratios = check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field, groups=prunable_groups(
+        train_config.MODEL.fpn)) if args.plan or args.pruned_ratio is not None else None
     return SimpleNamespace(
-        train_config=train_config, input_size=input_size, ckpt=ckpt,
-        ratios=check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field,
-                                  groups=prunable_groups(train_config.MODEL.fpn)) if args.plan else None,
-        round_to=round_to,
-        reselect=args.criterion is not None or args.eps is not None,
+        train_config=train_config, input_size=input_size, ckpt=ckpt, ratios=ratios, round_to=round_to,
+        reselect=args.criterion is not None or args.eps is not None or ratios is not None,
         criterion=args.criterion or config.PRUNE.criterion,
         eps=config.PRUNE.eps if args.eps is None else args.eps,
         calib_source=args.calib_source or config.CALIB.source or train_config.DATA.val_txt_path,
@@ -155,11 +158,15 @@ def checkpoint_kept_arch(settings, dense):
     from lib.common.errors import UserError
     from lib.pruning.calibration import calibration_images
     from lib.pruning.masks import check_kept, kept_counts, read_mask, write_mask
-    from lib.pruning.selection import select_channels
+    from lib.pruning.macs import planned_kept
+    from lib.pruning.selection import channel_scores, kept_top, select_channels
     ckpt, data = settings.ckpt, settings.train_config.DATA
     checkpoint.check_readable(ckpt)
     slim = checkpoint.load_arch(ckpt, dense)
     if not slim.same_network(dense):
+        if settings.ratios is not None:
+            raise UserError('--pruned_ratio selects channels of a dense checkpoint; %s is slim already (%s)'
+                            % (ckpt, checkpoint.arch_path(ckpt)))
         checkpoint.check_fits_arch(ckpt, slim)
         wider = [n for n in dense.groups if slim.channels[n] > dense.channels[n]]
         if wider or slim.structure() != dense.structure():
@@ -174,16 +181,22 @@ def checkpoint_kept_arch(settings, dense):
         kept = read_mask(mask_file)
         check_kept(kept, dense, mask_file)
         return dense.with_channels(kept_counts(kept)), 'checkpoint %s with mask %s' % (ckpt, mask_file)
-    how = "checkpoint %s, channels selected by the '%s' criterion, eps=%g, round_to=%d" % (
-        ckpt, settings.criterion, settings.eps, settings.round_to)
+    rule = 'eps=%g' % settings.eps if settings.ratios is None else "each group's top channels at --pruned_ratio"
+    how = "checkpoint %s, channels selected by the '%s' criterion, %s, round_to=%d" % (
+        ckpt, settings.criterion, rule, settings.round_to)
     images = None
     if settings.criterion == 'activation':
         images = calibration_images(settings.calib_source, settings.calib_count, settings.input_size,
                                     data.PIXEL_MEAN)
         how += ', on up to %d calibration images of %s' % (settings.calib_count, settings.calib_source)
-    kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD, images,
-                           settings.round_to)
-    write_mask(mask_file, kept, settings.criterion, settings.eps, ckpt)
+    if settings.ratios is None:
+        kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD,
+                               images, settings.round_to)
+        write_mask(mask_file, kept, settings.criterion, settings.eps, ckpt)
+    else:
+        scores = channel_scores(ckpt, dense, settings.criterion, data.PIXEL_MEAN, data.PIXEL_STD, images)
+        kept = kept_top(scores, planned_kept(dense, settings.ratios, settings.round_to))
+        write_mask(mask_file, kept, settings.criterion, None, ckpt, pruned_ratio=settings.ratios)
     return dense.with_channels(kept_counts(kept)), how + '; mask written to %s' % mask_file
 
 

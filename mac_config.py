@@ -22,7 +22,8 @@ config.INPUT.win = 640
 # Channel selection on a dense checkpoint without a mask file.
 config.PRUNE = edict()
 config.PRUNE.criterion = 'activation'    # 'activation': ReLU output <= eps on every calibration image (the
-                                         # original rule); 'weight': filter-group L2 norm <= eps
+                                         # original rule); 'weight': filter-group L2 norm <= eps; 'l1': filter
+                                         # L1 norm <= eps (or, with --pruned_ratio, each group's top channels)
 config.PRUNE.eps = 1.e-3                 # 0: the original's rule (a channel lives when its maximum is > 0)
 
 config.CALIB = edict()

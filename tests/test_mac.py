@@ -231,6 +231,30 @@ def test_selection_rounds_kept_counts_up(setup, tmp_path, capsys):
         assert set(mask[name]) >= set(range(arch.channels[name])) - set(setup['dead'][name])
 
 
+def test_pruned_ratio_on_a_dense_checkpoint_keeps_the_top_l1_channels(setup, tmp_path, capsys):
+    """One-shot L1 pruning: each group keeps exactly the --plan counts, its channels of largest filter L1 norm;
+    the MACs are the plan's."""
+    ckpt = str(tmp_path / 'model.ckpt')
+    values = checkpoint.read_checkpoint(os.path.join(setup['folder'], 'model.ckpt'))
+    checkpoint.write_checkpoint(values, ckpt)
+    out, plan = str(tmp_path / 'l1.json'), str(tmp_path / 'plan.json')
+    stdout = run_mac(setup, capsys, '--ckpt_path=' + ckpt, '--criterion=l1', '--pruned_ratio=all:0.5',
+                     '--json=' + out)
+    assert "'l1' criterion, each group's top channels at --pruned_ratio" in stdout
+    mask = json.load(open(mask_path(ckpt)))
+    assert mask['criterion'] == 'l1' and mask['pruned_ratio']['fc7'] == 0.5 and 'eps' not in mask
+    arch = setup['arch']
+    for name in ('vgg_16/conv1/conv1_1', 'vgg_16/conv4/conv4_3', 'fc7', 'extra/extra_conv2'):
+        norms = np.abs(values[name + '/weights']).sum(axis=(0, 1, 2))
+        count = arch.channels[name] - arch.channels[name] // 2
+        assert mask['kept'][name] == sorted(np.argsort(-norms, kind='stable')[:count].tolist()), name
+    run_mac(setup, capsys, '--plan', '--pruned_ratio=all:0.5', '--json=' + plan)
+    assert json.load(open(out))['total'] == json.load(open(plan))['total']
+    slim_checkpoint(ckpt, mask['kept'], arch, str(tmp_path / 'slim.ckpt'))
+    with pytest.raises(UserError, match='slim already'):
+        run_mac(setup, capsys, '--ckpt_path=' + str(tmp_path / 'slim.ckpt'), '--pruned_ratio=all:0.5')
+
+
 def test_existing_mask_is_used(setup, tmp_path, capsys):
     ckpt = os.path.join(setup['folder'], 'model.ckpt')
     write_mask(mask_path(ckpt), {'fc7': [0]}, 'weight', 0.1, ckpt)
@@ -255,7 +279,7 @@ def test_missing_checkpoint_is_one_line_from_the_script(setup):
     (['--input_size=65,64'], 'INPUT.hin = 65: expected a positive multiple of 32'),
     (['--input_size=640'], 'expected H,W'),
     (['--plan', '--pruned_ratio=[0.5, 2]'], '--pruned_ratio'),
-    (['--pruned_ratio=[0.5]'], 'used by --plan only'),
+    (['--pruned_ratio=all:0.5', '--eps=0'], 'does not go with --eps'),
     (['--plan', '--pruned_ratio=all:x'], "'all:<ratio>'"),
     (['--plan', "--pruned_ratio={'fems0/eyes_21': 0.5}"], 'did you mean fems0/eyes_2_1'),
     (['--plan', '--round_to=0'], '--round_to = 0: expected an integer >= 1'),

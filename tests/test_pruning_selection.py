@@ -8,7 +8,8 @@ import pytest
 from lib.common.errors import UserError
 from lib import checkpoint
 from lib.pruning.calibration import calibration_images
-from lib.pruning.selection import hard_prune_checkpoint, kept_from_scores, kept_top, l1_norms, select_channels
+from lib.pruning.selection import (channel_scores, hard_prune_checkpoint, kept_from_scores, kept_top, l1_norms,
+                                   select_channels)
 from pruning_helpers import dense_arch, small_config, write_random_checkpoint
 
 LAYER = 'vgg_16/conv4/conv4_2'
@@ -47,6 +48,16 @@ def test_weight_criterion_keeps_negative_bias_channels(model, caplog):
     assert kept['vgg_16/conv1/conv1_1'] == [2]  # all norms <= eps: the strongest one stays
     assert 'vgg_16/conv1/conv1_1' in caplog.text and 'keeping its strongest channel 2' in caplog.text
     assert kept['fc7'] == list(range(model['arch'].channels['fc7']))
+
+
+def test_l1_criterion_ignores_biases(model):
+    """conv4_2's channels 0-3 (zero weights, bias -1) score 0 by L1 where the L2 criterion keeps them."""
+    kept = select_channels(model['prefix'], model['arch'], 'l1', 1e-3, *NORMALISATION)
+    assert kept[LAYER] == list(range(6, model['arch'].channels[LAYER]))
+    weights = checkpoint.read_checkpoint(model['prefix'])['fc7/weights']
+    np.testing.assert_allclose(
+        channel_scores(model['prefix'], model['arch'], 'l1', *NORMALISATION)['fc7'],
+        np.abs(weights.astype(np.float64)).sum(axis=(0, 1, 2)), rtol=1e-5)
 
 
 def test_activation_criterion_drops_channels_that_never_fire(model):

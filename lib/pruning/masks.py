@@ -12,14 +12,15 @@ from lib.common.io import write_json
 from lib.model.arch import ALL_GROUPS
 
 
-def write_mask(path, kept, criterion, eps, source_checkpoint):
-    """Atomically write the mask of ``kept`` ({group: kept channel indices}) and how it was chosen."""
+def write_mask(path, kept, criterion, eps, source_checkpoint, pruned_ratio=None):
+    """Atomically write the mask of ``kept`` ({group: kept channel indices}) and how it was chosen: channels
+    scoring above ``eps``, or (eps None) each group's top channels at ``pruned_ratio`` ({group: ratio})."""
     unknown = sorted(set(kept) - set(ALL_GROUPS))
     if unknown:
         raise ValueError('unknown pruning groups: %s' % ', '.join(unknown))
-    write_json(path, {
-        'kept': {name: sorted(int(i) for i in kept[name]) for name in ALL_GROUPS if name in kept},
-        'criterion': criterion, 'eps': float(eps), 'source_checkpoint': source_checkpoint})
+    how = {'eps': float(eps)} if pruned_ratio is None else {'pruned_ratio': dict(pruned_ratio)}
+    write_json(path, dict(how, kept={name: sorted(int(i) for i in kept[name]) for name in ALL_GROUPS if name in kept},
+                          criterion=criterion, source_checkpoint=source_checkpoint))
 
 
 def read_mask(path):

@@ -18,7 +18,7 @@ from lib.model.arch import group_convs
 from lib.pruning.registry import build_model_graph
 from lib.pruning.sparsity import channel_maxima, filter_norms, rounded_up
 
-CRITERIA = ('weight', 'activation')
+CRITERIA = ('weight', 'activation', 'l1')
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,11 @@ def kept_from_scores(scores, eps, round_to=1):
 
 
 def channel_scores(ckpt_prefix, arch, criterion, pixel_mean, pixel_std, calib_images=None):
-    """{group: per-channel score [C]} of the checkpoint under ``criterion`` (checked against ``arch``);
+    """{group: per-channel score [C]} of the checkpoint under ``criterion`` (checked against ``arch``):
+    'weight' the filter groups' L2 norms, 'activation' the largest |feature| on calib_images, 'l1' l1_norms.
     pixel_mean / pixel_std are the model's input normalisation (the activation criterion runs the model)."""
     if criterion not in CRITERIA:
-        raise UserError("criterion %r: expected 'weight' or 'activation'" % (criterion,))
+        raise UserError("criterion %r: expected one of %s" % (criterion, ', '.join(CRITERIA)))
     if criterion == 'activation' and calib_images is None:
         raise UserError('the activation criterion needs calibration images (calib_images)')
     graph, images, endpoints, registry = build_model_graph(arch, pixel_mean, pixel_std)
@@ -82,6 +83,8 @@ def channel_scores(ckpt_prefix, arch, criterion, pixel_mean, pixel_std, calib_im
             tf.train.Saver(var_list=model_variables).restore(session, ckpt_prefix)
             if criterion == 'weight':
                 return weight_norms(session, registry)
+            if criterion == 'l1':
+                return l1_norms(checkpoint.read_checkpoint(ckpt_prefix), arch.groups)
             return activation_maxima(session, images, endpoints, registry, calib_images)
 
 
