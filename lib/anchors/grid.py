@@ -54,20 +54,18 @@ class AnchorGrid(object):
     (grid_match.pyx) reads them."""
 
     def __init__(self, blocks):
+        def per_block(name, dtype):
+            return np.array([getattr(b, name) for b in blocks], dtype)
+
         self.blocks = blocks
-        self.area_min = np.array([b.area_min for b in blocks])
-        self.area_max = np.array([b.area_max for b in blocks])
-        self.arrays = {name: np.ascontiguousarray(np.concatenate([getattr(b, name) for b in blocks]))
-                       for name in ('x1', 'x2', 'y1', 'y2')}
-        self.arrays.update({
-            'col_start': np.cumsum([0] + [len(b.x1) for b in blocks]).astype(np.int64),
-            'row_start': np.cumsum([0] + [len(b.y1) for b in blocks]).astype(np.int64),
-            'area_min': self.area_min,
-        })
-        for name in ('base', 'row_step', 'col_step'):
-            self.arrays[name] = np.array([getattr(b, name) for b in blocks], np.int64)
-        for name in ('width_max', 'height_max'):
-            self.arrays[name] = np.array([getattr(b, name) for b in blocks], np.float64)
+        self.area_min, self.area_max = per_block('area_min', np.float64), per_block('area_max', np.float64)
+        self.arrays = {name: np.concatenate([getattr(b, name) for b in blocks]) for name in ('x1', 'x2', 'y1', 'y2')}
+        self.arrays.update(
+            col_start=np.cumsum([0] + [len(b.x1) for b in blocks]).astype(np.int64),
+            row_start=np.cumsum([0] + [len(b.y1) for b in blocks]).astype(np.int64),
+            base=per_block('base', np.int64), row_step=per_block('row_step', np.int64),
+            col_step=per_block('col_step', np.int64), area_min=self.area_min,
+            width_max=per_block('width_max', np.float64), height_max=per_block('height_max', np.float64))
 
     @classmethod
     def from_anchors(cls, anchors, level_sizes):

@@ -114,10 +114,11 @@ class AnchorTargetAssigner(object):
         height, width = input_size
         self.anchors = {shot: anchors_np(height, width, spec, shot_scale(spec, shot, shots)) for shot in shots}
         levels = feature_map_sizes(height, width, spec)
-        sparse = not dense and _kernel() is not None
+        unbuilt = not dense and _kernel() is None
+        sparse = not dense and not unbuilt
         self.grids = {shot: AnchorGrid.from_anchors(anchors, levels) if sparse else None
                       for shot, anchors in self.anchors.items()}
-        if not dense and _kernel() is None:
+        if unbuilt:
             log.warning('the sparse matcher (lib/anchors/grid_match.pyx) is not built for this Python: dense '
                         'target assignment (slow in crowds); build it with: %s', build_command())
         elif sparse and any(grid is None for grid in self.grids.values()):

@@ -75,6 +75,9 @@ def channel_scores(ckpt_prefix, arch, criterion, pixel_mean, pixel_std, calib_im
         raise UserError("criterion %r: expected one of %s" % (criterion, ', '.join(CRITERIA)))
     if criterion == 'activation' and calib_images is None:
         raise UserError('the activation criterion needs calibration images (calib_images)')
+    if criterion == 'l1':  # the weights alone: no session to restore
+        checkpoint.check_fits_arch(ckpt_prefix, arch)
+        return l1_norms(checkpoint.read_checkpoint(ckpt_prefix), arch.groups)
     graph, images, endpoints, registry = build_model_graph(arch, pixel_mean, pixel_std)
     with graph.as_default():
         model_variables = tf.global_variables()
@@ -83,8 +86,6 @@ def channel_scores(ckpt_prefix, arch, criterion, pixel_mean, pixel_std, calib_im
             tf.train.Saver(var_list=model_variables).restore(session, ckpt_prefix)
             if criterion == 'weight':
                 return weight_norms(session, registry)
-            if criterion == 'l1':
-                return l1_norms(checkpoint.read_checkpoint(ckpt_prefix), arch.groups)
             return activation_maxima(session, images, endpoints, registry, calib_images)
 
 
