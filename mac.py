@@ -23,8 +23,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='MACs and parameters of DSFD, dense vs pruned, per layer (counted from the built graph).')
     parser.add_argument('--config', default=DEFAULT_CONFIG,
-                        help="mac config module (default: mac_config.py beside this script); the original's "
-                             'mac_config.py is read too (its training fields and trained_model)')
+                        help='mac config module (default: mac_config.py beside this script), or a training '
+                             "config (ours or the original's, their mac_config.py too): it is the training config, "
+                             "the checkpoint is the original's MODEL.trained_model or else its MODEL.model_path, "
+                             'the other settings are mac_config.py\'s')
     parser.add_argument('--ckpt_path', help='checkpoint prefix or folder (a training folder: its best checkpoint) '
                         '(default: config.MODEL.trained_model)')
     parser.add_argument('--train_config', help='training config of the checkpoint (default: config.MODEL.train_config)')
@@ -95,22 +97,35 @@ def _parse_target(args):
     return target
 
 
+def mac_and_training_configs(args):
+    """(mac config, validated training config) of --config and --train_config.
+
+    --config is a mac config (its MODEL.train_config names the training config) or a training config: ours or
+    the original's (their mac_config.py is one too). A training config is the training config (unless
+    --train_config names another), mac.py's other settings are mac_config.py's, and the checkpoint counted is
+    the original's MODEL.trained_model where the file sets one, else the training config's MODEL.model_path
+    (a training folder: its best checkpoint)."""
+    from lib.config import load_config, load_training_config, validate_config
+    from lib.model.arch import PRUNABLE_LAYERS
+    from lib.original.config import is_original_config, trained_model
+    config = load_config(args.config)
+    if 'TRAIN' not in config:
+        return config, load_training_config(args.train_config or config.MODEL.train_config)
+    validate_config(config, PRUNABLE_LAYERS)
+    settings = load_config(DEFAULT_CONFIG)
+    settings.MODEL.trained_model = (is_original_config(args.config) and trained_model(args.config)) or \
+        config.MODEL.model_path
+    return settings, load_training_config(args.train_config) if args.train_config else config
+
+
 def resolve(args):
     """Flags over mac_config.py over the training config: every value the run uses, checked, in one place."""
     from lib import checkpoint
     from lib.common.errors import UserError
     from lib.common.image import check_input_size
-    from lib.config import (check_positive_int, check_pruned_ratio, load_config, load_training_config,
-                            parse_pruned_ratio)
+    from lib.config import as_count, check_positive_int, check_pruned_ratio, parse_pruned_ratio
     from lib.model.arch import PRUNABLE_LAYERS, prunable_groups
-    from lib.original.config import is_original_config, trained_model
-    if is_original_config(args.config):  # the original's mac_config.py: a training config + trained_model
-        config = load_config(DEFAULT_CONFIG)
-        config.MODEL.trained_model = trained_model(args.config) or config.MODEL.trained_model
-        train_config = load_training_config(args.train_config or args.config)
-    else:
-        config = load_config(args.config)
-        train_config = load_training_config(args.train_config or config.MODEL.train_config)
+    config, train_config = mac_and_training_configs(args)
     if args.pruned_ratio is not None and (args.eps is not None or args.sensitivity):
         raise UserError('--pruned_ratio selects a fixed share of channels: it does not go with --eps or '
                         '--sensitivity')
@@ -118,7 +133,7 @@ def resolve(args):
         raise UserError('--sensitivity_wider is used by --sensitivity only')
     target = _parse_target(args)
     if args.input_size is None:
-        input_size = check_input_size((config.INPUT.hin, config.INPUT.win),
+        input_size = check_input_size(as_count((config.INPUT.hin, config.INPUT.win)),
                                       sides=('config.INPUT.hin', 'config.INPUT.win'))
     else:
         input_size = check_input_size(_parse_input_size(args.input_size), sides=('INPUT.hin', 'INPUT.win'))
@@ -126,10 +141,12 @@ def resolve(args):
     ratio = train_config.TRAIN.pruned_ratio if ratio is None else ratio
     ratio_field = 'TRAIN.pruned_ratio' if args.pruned_ratio is None else '--pruned_ratio'
     round_to = train_config.TRAIN.round_to if args.round_to is None else args.round_to
-    check_positive_int('--round_to' if args.round_to is not None else 'TRAIN.round_to', round_to)
+    round_to = check_positive_int('--round_to' if args.round_to is not None else 'TRAIN.round_to', round_to)
+    if args.sensitivity:
+        config.SENSITIVITY.num_images = check_positive_int('SENSITIVITY.num_images', config.SENSITIVITY.num_images)
     wider_val = args.sensitivity_wider or config.SENSITIVITY.wider_val
     if args.sensitivity and wider_val:
-        check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
+        config.SENSITIVITY.ap_images = check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
     ckpt = None
     if not args.plan:
         ckpt, _ = checkpoint.resolve_checkpoint(
@@ -145,7 +162,8 @@ def resolve(args):
         criterion=args.criterion or config.PRUNE.criterion,
         eps=config.PRUNE.eps if args.eps is None else args.eps,
         calib_source=args.calib_source or config.CALIB.source or train_config.DATA.val_txt_path,
-        calib_count=args.calib_images or config.CALIB.num_images,
+        calib_count=check_positive_int('--calib_images' if args.calib_images else 'CALIB.num_images',
+                                       args.calib_images or config.CALIB.num_images),
         sensitivity=config.SENSITIVITY, wider_val=wider_val,
         json=args.json, plan=args.plan, profile=args.profile, run_sensitivity=args.sensitivity,
         target_macs=target, write_plan=args.write_plan)

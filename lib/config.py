@@ -57,7 +57,8 @@ def load_training_config(path):
 
 
 def _fail(field, value, expected):
-    raise UserError('config.%s = %r: expected %s' % (field, value, expected))
+    """One line: the field (config.SECTION.field, or a --flag as given), its value and what was expected."""
+    raise UserError('%s = %r: expected %s' % (field if field.startswith('--') else 'config.' + field, value, expected))
 
 
 def check_lr_schedule(values, boundaries, field='TRAIN'):
@@ -71,10 +72,10 @@ def check_lr_schedule(values, boundaries, field='TRAIN'):
               'one more value than lr_decay_every_step has boundaries (%d), got %d'
               % (len(boundaries), len(values)))
     for v in values:
-        if not isinstance(v, numbers.Real) or not v > 0:
-            _fail(field + '.lr_value_every_step', values, 'learning rates > 0')
+        if not _real(v) or not v > 0:
+            _fail(field + '.lr_value_every_step', values, 'finite learning rates > 0')
     for b in boundaries:
-        if not isinstance(b, numbers.Integral) or b <= 0:
+        if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b <= 0:
             _fail(field + '.lr_decay_every_step', boundaries, 'positive integer steps')
     if any(b2 <= b1 for b1, b2 in zip(boundaries, boundaries[1:])):
         _fail(field + '.lr_decay_every_step', boundaries, 'strictly increasing steps')
@@ -172,22 +173,57 @@ def check_pruned_ratio(ratio, layer_names, num_backbone=15, field='TRAIN.pruned_
 
 
 def check_positive_int(field, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+    """``value`` as an int >= ``minimum`` (an integral float such as 3.0 is that count); else a UserError."""
+    count = as_count(value)
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < minimum:
         _fail(field, value, 'an integer >= %d' % minimum)
+    return int(count)
+
+
+def as_count(value):
+    """``value`` with every integral float in it (3.0, also inside a list or tuple) made the int it counts (3);
+    anything else unchanged, for the count's check to accept or reject. The original's configs write counts as
+    floats (MODEL.max_negatives_per_positive = 3.0)."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_count(v) for v in value)
+    return value
 
 
 # ------------------------------------------------------------------------------------------- field schema
 # Each check returns None for a good value, else what was expected (the message's tail).
 
+# The graphs compute in float32 and count in int32: a value beyond these becomes inf or fails there, after the
+# start checks; the checks reject it instead.
+FLOAT32_MAX = 3.4028234663852886e38
+INT32_MAX = 2 ** 31 - 1
+
+
 def _real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    """A number that stays finite in float32 (not inf, NaN, or beyond float32's range)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and \
+        abs(value) <= FLOAT32_MAX
+
+
+def _counts(check):
+    """Marks ``check`` as the check of a field that holds counts: check_fields applies as_count first."""
+    check.counts = True
+    return check
+
+
+def _checked_later():
+    """A field checked with the fields it depends on, in validate_config."""
+    return lambda value: None
 
 
 def _int_at_least(minimum):
     def check(value):
         ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+        if ok and value > INT32_MAX:
+            return 'an integer in [%d, %d] (the graphs count in int32)' % (minimum, INT32_MAX)
         return None if ok else 'an integer >= %d' % minimum
-    return check
+    return _counts(check)
 
 
 def _number_in(low, high, low_open=False, high_open=False, what='a finite number'):
@@ -213,7 +249,7 @@ def _positive_ints(count):
         ok = isinstance(value, (list, tuple)) and len(value) == count and \
             all(_int_at_least(1)(v) is None for v in value)
         return None if ok else '%d integers >= 1' % count
-    return check
+    return _counts(check)
 
 
 def _one_of(*choices):
@@ -226,6 +262,7 @@ def _kind(*types, **extra):
     return lambda value: None if isinstance(value, types) else name
 
 
+@_counts
 def _int_or_ints(value):
     """MODEL.fpn_dims: one channel count or one per level (the network decides how many)."""
     if _int_at_least(1)(value) is None:
@@ -234,29 +271,30 @@ def _int_or_ints(value):
     return None if ok else 'an integer >= 1 or a list of them'
 
 
-_ANY = lambda value: None  # noqa: E731  (checked with the other fields it depends on, in validate_config)
 NUM_LEVELS = 6  # DSFD's detection levels: one anchor stride and size each
 SCHEMA = {
     'TRAIN': {
         'num_gpu': _int_at_least(1), 'process_num': _int_at_least(0), 'prefetch_size': _int_at_least(1),
         'batch_size': _int_at_least(1), 'epoch': _int_at_least(1), 'log_interval': _int_at_least(1),
-        'rolling_checkpoint_secs': _number_in(0, None), 'lr_value_every_step': _ANY, 'lr_decay_every_step': _ANY,
+        'rolling_checkpoint_secs': _number_in(0, None), 'lr_value_every_step': _checked_later(),
+        'lr_decay_every_step': _counts(_checked_later()),
         'optimizer': _one_of('momentum', 'adam'), 'momentum': _number_in(0, 1, high_open=True),
         'weight_decay_factor': _number_in(0, None), 'gradient_clip': _number_in(0, None),
         'worker_timeout_secs': _number_in(0, None, low_open=True, what='a number of seconds'),
         'pruned_alpha': _number_in(0, None),
         'pruned_loss': _one_of('activation', 'activation_per_image', 'group_lasso'),
-        'pruned_ratio': _ANY, 'round_to': _int_at_least(1),
+        'pruned_ratio': _checked_later(), 'round_to': _int_at_least(1),
     },
     'DATA': {
-        'root_path': _kind(str), 'train_txt_path': _kind(str), 'val_txt_path': _kind(str), 'hin': _ANY,
-        'win': _ANY, 'PIXEL_MEAN': _numbers(3), 'PIXEL_STD': _numbers(3, positive=True), 'seed': _int_at_least(0),
+        'root_path': _kind(str), 'train_txt_path': _kind(str), 'val_txt_path': _kind(str),
+        'hin': _counts(_checked_later()), 'win': _counts(_checked_later()), 'PIXEL_MEAN': _numbers(3),
+        'PIXEL_STD': _numbers(3, positive=True), 'seed': _int_at_least(0),
     },
     'ANCHOR': {
         'strides': _positive_ints(NUM_LEVELS), 'sizes': _numbers(NUM_LEVELS, positive=True),
         'aspect_ratio': _number_in(0, None, low_open=True), 'first_shot_scale': _number_in(0, None, low_open=True),
         'positive_iou': _number_in(0, 1, low_open=True, what='an IoU'), 'encode_scale': _number_in(0, None, low_open=True),
-        'neg_pos_ratio': _number_in(0, None, low_open=True),
+        'neg_pos_ratio': _number_in(0, None, low_open=True),  # a real ratio, as the original's
     },
     'MODEL': {
         'model_path': _kind(str), 'pretrained_model': _kind(str, type(None)), 'decimate_imagenet_fc': _kind(bool),
@@ -301,6 +339,8 @@ def check_fields(config, schema=SCHEMA):
                 values[field] = SCHEMA_DEFAULTS['%s.%s' % (section, field)]
             if field not in values:
                 raise UserError('config.%s.%s is missing; copy it from pruned_train_config.py' % (section, field))
+            if getattr(check, 'counts', False):
+                values[field] = as_count(values[field])
             expected = check(values[field])
             if expected is not None:
                 _fail('%s.%s' % (section, field), values[field],

@@ -173,15 +173,19 @@ class Architecture(object):
     def same_network(self, other):
         """True when both describe one network: the same structure and channel counts (the normalisation
         aside); False for a slimmed, widened or differently built model of ``other``."""
-        return self.channels == other.channels and self.structure() == other.structure()
+        return self.structure() == other.structure() and \
+            all(self.channels[name] == other.channels[name] for name in self.groups)
 
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 
     def structure(self):
-        """Everything but the groups' channel counts and the normalisation: what pruning never changes."""
+        """Everything but the groups' channel counts and the normalisation: what pruning never changes. Without
+        ``fpn`` the network has no FPN, FEM or second shot: fpn_dims, fem_dims and dual_mode are left out (an
+        original single-shot checkpoint says dual_mode False, its config True: one network)."""
+        unused = () if self.fpn else ('fpn_dims', 'fem_dims', 'dual_mode')
         return {name: value for name, value in self.to_dict().items()
-                if name not in ('channels', 'pixel_mean', 'pixel_std')}
+                if name not in ('channels', 'pixel_mean', 'pixel_std') + unused}
 
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2)

@@ -18,6 +18,13 @@ def ohem_negatives(ce, labels, num_negatives):
     return tf.logical_and(negative, ce >= threshold)
 
 
+def num_negatives(num_positive, neg_pos_ratio):
+    """floor(neg_pos_ratio x max(num_positive, 1)) as int32: the ratio is a real number (2.5 too), as in the
+    original's OHEM, which casts ratio x positives to an integer."""
+    positives = tf.cast(tf.maximum(num_positive, 1), tf.float64)
+    return tf.cast(tf.minimum(tf.floor(float(neg_pos_ratio) * positives), 2. ** 31 - 1), tf.int32)
+
+
 def shot_loss(box_pred, logits, labels, box_targets, neg_pos_ratio):
     """(class loss, box loss) of one shot, both divided by the number of positives (at least 1).
 
@@ -31,7 +38,7 @@ def shot_loss(box_pred, logits, labels, box_targets, neg_pos_ratio):
     box_loss = tf.reduce_sum(tf.where(positive, box, tf.zeros_like(box))) / normaliser
     ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     ce_no_grad = tf.stop_gradient(ce)
-    selected = tf.logical_or(positive, ohem_negatives(ce_no_grad, labels, neg_pos_ratio * tf.maximum(num_positive, 1)))
+    selected = tf.logical_or(positive, ohem_negatives(ce_no_grad, labels, num_negatives(num_positive, neg_pos_ratio)))
     cls_loss = tf.reduce_sum(tf.where(selected, ce, tf.zeros_like(ce))) / normaliser
     return cls_loss, box_loss
 

@@ -15,15 +15,8 @@ from lib.common.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# (SECTION, FIELD) of theirs -> (SECTION, field) of ours, value carried as is.
-SAME = [('TRAIN', f) for f in ('process_num', 'prefetch_size', 'num_gpu', 'log_interval', 'epoch', 'batch_size',
-                               'lr_value_every_step', 'lr_decay_every_step', 'pruned_alpha', 'pruned_ratio',
-                               'weight_decay_factor')]
-SAME += [('DATA', f) for f in ('root_path', 'train_txt_path', 'val_txt_path', 'PIXEL_MEAN', 'PIXEL_STD', 'hin',
-                               'win')]
-SAME += [('TEST', f) for f in ('score_thres', 'iou_thres', 'max_detect')]
-SAME += [('MODEL', f) for f in ('model_path', 'pretrained_model', 'continue_train', 'l2_norm', 'fem_dims', 'fpn',
-                                'dual_mode', 'maxout')]
+# A field of theirs that our config has under the same name (TRAIN.batch_size, DATA.PIXEL_MEAN, MODEL.fpn, ...)
+# is carried as is; so is a field of ours written into their file (MODEL.width_mult).
 TRAINED_MODEL = ('MODEL', 'trained_model')  # their mac_config.py's checkpoint: mac.py reads it (trained_model)
 RENAMED = {
     ('ANCHOR', 'ANCHOR_SIZES'): ('ANCHOR', 'sizes'),
@@ -157,7 +150,7 @@ def apply_original_config(path, config):
         elif key in RENAMED:
             ours = RENAMED[key]
             config[ours[0]][ours[1]] = list(value) if isinstance(value, tuple) else value
-        elif key in SAME:
+        elif field in config.get(section, {}):
             config[section][field] = list(value) if isinstance(value, tuple) else value
         else:
             raise UserError('%s is not a field of the original config nor of this project; see the README '
