@@ -98,7 +98,8 @@ def _parse_target(args):
 
 
 def mac_and_training_configs(args):
-    """(mac config, validated training config) of --config and --train_config.
+    """(mac config, validated training config, the field of --config naming the checkpoint) of --config and
+    --train_config.
 
     --config is a mac config (its MODEL.train_config names the training config) or a training config: ours or
     the original's (their mac_config.py is one too). A training config is the training config (unless
@@ -110,12 +111,13 @@ def mac_and_training_configs(args):
     from lib.original.config import is_original_config, trained_model
     config = load_config(args.config)
     if 'TRAIN' not in config:
-        return config, load_training_config(args.train_config or config.MODEL.train_config)
+        return config, load_training_config(args.train_config or config.MODEL.train_config), 'trained_model'
     validate_config(config, PRUNABLE_LAYERS)
     settings = load_config(DEFAULT_CONFIG)
-    settings.MODEL.trained_model = (is_original_config(args.config) and trained_model(args.config)) or \
-        config.MODEL.model_path
-    return settings, load_training_config(args.train_config) if args.train_config else config
+    original = is_original_config(args.config) and trained_model(args.config)
+    settings.MODEL.trained_model = original or config.MODEL.model_path
+    train_config = load_training_config(args.train_config) if args.train_config else config
+    return settings, train_config, 'trained_model' if original else 'model_path'
 
 
 def resolve(args):
@@ -125,7 +127,7 @@ def resolve(args):
     from lib.common.image import check_input_size
     from lib.config import as_count, check_positive_int, check_pruned_ratio, parse_pruned_ratio
     from lib.model.arch import PRUNABLE_LAYERS, prunable_groups
-    config, train_config = mac_and_training_configs(args)
+    config, train_config, ckpt_field = mac_and_training_configs(args)
     if args.pruned_ratio is not None and (args.eps is not None or args.sensitivity):
         raise UserError('--pruned_ratio selects a fixed share of channels: it does not go with --eps or '
                         '--sensitivity')
@@ -151,8 +153,8 @@ def resolve(args):
     if not args.plan:
         ckpt, _ = checkpoint.resolve_checkpoint(
             args.ckpt_path or config.MODEL.trained_model,
-            hint='train one (README: pruned_train.py), or set config.MODEL.trained_model in %s or pass --ckpt_path '
-                 '(a checkpoint prefix or folder)' % args.config)
+            hint='train one (README: pruned_train.py), or set config.MODEL.%s in %s or pass --ckpt_path (a '
+                 'checkpoint prefix or folder)' % (ckpt_field, args.config))
     # --plan: the planned ratios (flag, config or training config); a checkpoint: only the flag's, for selection
     ratios = check_pruned_ratio(ratio, PRUNABLE_LAYERS, field=ratio_field, groups=prunable_groups(
         train_config.MODEL.fpn)) if args.plan or args.pruned_ratio is not None else None

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from lib.config import check_pruned_ratio, load_config, parse_pruned_ratio, validate_config
+from lib.config import SCHEMA, check_pruned_ratio, load_config, parse_pruned_ratio, validate_config
 from lib.common.errors import UserError
 from lib.model.arch import ALL_GROUPS, PRUNABLE_LAYERS, prunable_groups
 
@@ -185,3 +185,92 @@ def test_entry_points_reject_an_invalid_config(tmp_path):
         last_line = result.stderr.decode().strip().splitlines()[-1]
         assert result.returncode == 2, result.stderr.decode()[-2000:]
         assert last_line == 'error: config.DATA.hin = 600: expected a positive multiple of 32'
+
+
+def _count_fields():
+    """(section, field) of every field that holds counts (its check is marked so), from the schema itself."""
+    return [(section, field) for section, fields in sorted(SCHEMA.items()) for field, check in sorted(fields.items())
+            if getattr(check, 'counts', False)]
+
+
+def _number_fields(config):
+    """(section, field) of every field whose default value is a number or a list of numbers (bools aside)."""
+    def numeric(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return [(section, field) for section in sorted(SCHEMA) for field, value in sorted(config[section].items())
+            if numeric(value) or (isinstance(value, list) and value and all(numeric(v) for v in value))]
+
+
+def test_the_count_fields_are_all_there():
+    assert set(_count_fields()) == {
+        ('TRAIN', 'num_gpu'), ('TRAIN', 'process_num'), ('TRAIN', 'prefetch_size'), ('TRAIN', 'batch_size'),
+        ('TRAIN', 'epoch'), ('TRAIN', 'log_interval'), ('TRAIN', 'round_to'), ('TRAIN', 'lr_decay_every_step'),
+        ('DATA', 'hin'), ('DATA', 'win'), ('DATA', 'seed'), ('ANCHOR', 'strides'), ('MODEL', 'max_to_keep'),
+        ('MODEL', 'fpn_dims'), ('MODEL', 'fem_dims'), ('TEST', 'max_detect')}
+
+
+@pytest.mark.parametrize('section, field', _count_fields())
+def test_a_count_accepts_an_integral_float_as_that_count(config, section, field):
+    value = config[section][field]
+    config[section][field] = [float(v) for v in value] if isinstance(value, list) else float(value)
+    validate_config(config, PRUNABLE_LAYERS)
+    converted = config[section][field]
+    assert converted == value
+    assert all(type(v) is int for v in (converted if isinstance(converted, list) else [converted]))
+
+
+@pytest.mark.parametrize('section, field', _count_fields())
+def test_a_count_rejects_a_non_integral_float_in_one_line(config, section, field):
+    value = config[section][field]
+    bad = value[:-1] + [value[-1] + 0.5] if isinstance(value, list) else value + 0.5
+    config[section][field] = bad
+    with pytest.raises(UserError) as err:
+        validate_config(config, PRUNABLE_LAYERS)
+    assert str(err.value).startswith('config.%s.%s = ' % (section, field)) and '\n' not in str(err.value)
+    assert 'integer' in str(err.value) or 'multiple of 32' in str(err.value)
+
+
+def test_negatives_per_positive_is_a_ratio(config):
+    """The original's OHEM multiplies positives by it and truncates: 2.5 is a ratio as good as 3 (lib/model/loss)."""
+    config.ANCHOR.neg_pos_ratio = 2.5
+    validate_config(config, PRUNABLE_LAYERS)
+    assert config.ANCHOR.neg_pos_ratio == 2.5
+    config.ANCHOR.neg_pos_ratio = 0
+    with pytest.raises(UserError, match=r'^config.ANCHOR.neg_pos_ratio = 0: expected a finite number in \(0, inf\)$'):
+        validate_config(config, PRUNABLE_LAYERS)
+
+
+@pytest.mark.parametrize('bad', [float('inf'), float('-inf'), float('nan'), 1e39])
+def test_every_number_is_finite_in_float32_lists_too(config, bad):
+    """inf, nan, or a value beyond float32 (what the graphs compute in): rejected at start, naming the field,
+    in every numeric field and list; none passes the start checks to fail at step 1."""
+    fields = _number_fields(config)
+    assert len(fields) >= 30 and ('TRAIN', 'lr_value_every_step') in fields and ('DATA', 'PIXEL_MEAN') in fields
+    for section, field in fields:
+        broken = copy.deepcopy(config)
+        value = broken[section][field]
+        broken[section][field] = [bad] + value[1:] if isinstance(value, list) else bad
+        with pytest.raises(UserError) as err:
+            validate_config(broken, PRUNABLE_LAYERS)
+        assert str(err.value).startswith('config.%s.%s = ' % (section, field)), (section, field, str(err.value))
+        assert '\n' not in str(err.value)
+
+
+@pytest.mark.parametrize('section, field, value, message', [
+    ('TRAIN', 'lr_value_every_step', [float('inf'), 0.005, 0.0005],
+     'config.TRAIN.lr_value_every_step = [inf, 0.005, 0.0005]: expected finite learning rates > 0'),
+    ('TRAIN', 'lr_value_every_step', [0.001, -0.005, 0.0005],
+     'config.TRAIN.lr_value_every_step = [0.001, -0.005, 0.0005]: expected finite learning rates > 0'),
+    ('TRAIN', 'lr_decay_every_step', [1000, True], 'config.TRAIN.lr_decay_every_step = [1000, True]: expected '
+                                                   'positive integer steps'),
+    ('DATA', 'PIXEL_MEAN', [float('nan'), 116., 103.], 'config.DATA.PIXEL_MEAN = [nan, 116.0, 103.0]: expected 3 '
+                                                       'finite numbers'),
+    ('TEST', 'max_detect', 2 ** 31, 'config.TEST.max_detect = 2147483648: expected an integer in [1, 2147483647] '
+                                    '(the graphs count in int32)'),
+    ('TRAIN', 'batch_size', 2.5, 'config.TRAIN.batch_size = 2.5: expected an integer >= 1'),
+])
+def test_values_that_would_fail_later_are_one_line_at_start(config, section, field, value, message):
+    config[section][field] = value
+    with pytest.raises(UserError) as err:
+        validate_config(config, PRUNABLE_LAYERS)
+    assert str(err.value).startswith(message) and '\n' not in str(err.value)

@@ -289,6 +289,41 @@ def test_user_errors(setup, capsys, flags, message):
         run_mac(setup, capsys, *flags)
 
 
+def test_a_training_config_as_config_counts_with_it(setup, tmp_path, capsys):
+    """mac.py --config=<a training config> (ours; the original's: test_original_config_files.py): it is the
+    training config, the checkpoint is its MODEL.model_path's, mac.py's other settings are mac_config.py's."""
+    run = tmp_path / 'run'
+    run.mkdir()
+    for name in os.listdir(setup['folder']):
+        if name.startswith('model.ckpt.') and not name.endswith('mask.json'):
+            with open(os.path.join(setup['folder'], name), 'rb') as f:
+                (run / name).write_bytes(f.read())
+    config = tmp_path / 'train_config.py'
+    config.write_text(open(setup['train_config']).read() + '\nconfig.MODEL.model_path = %r\n' % str(run))
+    flags = ['--input_size=64,64', '--criterion=weight']
+    expected = run_mac(setup, capsys, '--ckpt_path=' + str(run / 'model.ckpt'), *flags)
+    mac.run(['--config=' + str(config)] + flags)
+    assert capsys.readouterr().out == expected and str(run / 'model.ckpt') in expected
+    config.write_text(open(setup['train_config']).read() + '\nconfig.MODEL.model_path = %r\n' % str(tmp_path))
+    message = 'no checkpoint in %s .*set config.MODEL.model_path in %s' % (tmp_path, config)
+    with pytest.raises(UserError, match=message):
+        mac.run(['--config=' + str(config)] + flags)
+
+
+def test_mac_config_counts_accept_integral_floats(setup, tmp_path, capsys):
+    """INPUT.hin = 64.0 is 64; a non-integral count is one line naming the field, before any work."""
+    expected = run_mac(setup, capsys, '--plan')
+    config = tmp_path / 'mac_config.py'
+    config.write_text(open(setup['mac_config']).read() + '\nconfig.INPUT.hin = 64.0\nconfig.CALIB.num_images = 3.0\n')
+    mac.run(['--config=' + str(config), '--plan'])
+    assert capsys.readouterr().out == expected
+    for field in ('CALIB.num_images', 'SENSITIVITY.num_images'):
+        config.write_text(open(setup['mac_config']).read() + '\nconfig.%s = 2.5\n' % field)
+        with pytest.raises(UserError) as err:
+            mac.run(['--config=' + str(config), '--sensitivity'])
+        assert str(err.value) == 'config.%s = 2.5: expected an integer >= 1' % field
+
+
 def test_checkpoint_of_another_architecture(setup, tmp_path, capsys):
     other = dense_arch(small_config(width_mult=0.25))
     write_random_checkpoint(other, str(tmp_path / 'wide.ckpt'), extra=False)

@@ -117,6 +117,17 @@ def test_smooth_l1_and_ohem_by_hand(graph):
     np.testing.assert_allclose(cls_value, ce(logits[0, 0], 1) + sum(negatives), rtol=1e-5)
 
 
+def test_negatives_per_positive_is_a_real_ratio(graph):
+    """floor(ratio x max(positives, 1)), as the original's OHEM casts ratio x positives: 3.0 and 3 are one count,
+    2.5 is a ratio too, and a huge ratio stays within int32."""
+    positives = tf.placeholder(tf.int32, [])
+    counts = {ratio: loss.num_negatives(positives, ratio) for ratio in (3, 3.0, 2.5, 1e30)}
+    with tf.Session() as sess:
+        found = [[sess.run(counts[ratio], {positives: n}) for n in (0, 1, 3, 7)] for ratio in (3, 3.0, 2.5, 1e30)]
+    assert found[:3] == [[3, 3, 9, 21], [3, 3, 9, 21], [2, 2, 7, 17]]
+    assert found[3] == [2 ** 31 - 1] * 4
+
+
 def draw_faces(height, width, boxes, seed):
     """Skin-coloured ellipses with dark eyes and mouth on a noisy background."""
     rng = np.random.RandomState(seed)
@@ -178,6 +189,13 @@ def test_architecture_carries_fpn_and_fem_group_counts():
     assert pruned.structure() == arch.structure()
     assert arch.same_network(Architecture.from_dict(arch.to_dict())) and not pruned.same_network(arch)
     assert not arch.with_channels({'fpn/res1': 65}).same_network(arch)  # wider is another network too
+    # Without fpn there is no FPN, FEM or second shot: their dims, counts and dual_mode are no part of the network
+    # (an original single-shot checkpoint reads as dual_mode False; its config says True).
+    plain = Architecture.from_model_config(model_config(width_mult=0.125, fpn=False))
+    other = Architecture(dict(plain.channels, **{'fems0/eyes_1': 3}), [8, 8, 8], 24, fpn=False, dual_mode=False)
+    assert other.same_network(plain) and plain.same_network(other) and other.structure() == plain.structure()
+    assert not other.with_channels({'fc7': 3}).same_network(plain)
+    assert not Architecture(plain.channels, [8, 8, 8], 24, fpn=False, maxout=False).same_network(plain)
     with tf.Graph().as_default():
         endpoints = dsfd.build_dsfd(tf.placeholder(tf.float32, [1, 64, 64, 3]), pruned, MEAN, STD)
         shapes = {conv.name: conv.weights.get_shape().as_list() for conv in endpoints.recorder.convs}

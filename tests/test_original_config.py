@@ -138,3 +138,16 @@ def test_original_mac_config_gives_trained_model_and_training_fields(tmp_path):
     path = _write(tmp_path, text, 'mac_config.py')
     assert trained_model(path) == './face_detector_pruned/optimized/epoch_5val_loss_3.ckpt'
     assert 'trained_model' not in load_training_config(path).MODEL
+
+
+def test_counts_written_as_floats_are_counts_and_a_field_of_ours_is_carried(tmp_path):
+    """Their files write counts as floats (max_negatives_per_positive = 3.0): an integral float is that count; a
+    non-integral one is a one-line error naming the field; a field of this project (width_mult) is carried."""
+    text = ORIGINAL_FORM + 'config.TRAIN.batch_size = 8.0\nconfig.DATA.hin = 320.0\nconfig.MODEL.width_mult = 0.25\n' \
+        'config.MODEL.max_negatives_per_positive = 2.5\n'
+    config = load_training_config(_write(tmp_path, text))
+    assert (config.TRAIN.batch_size, config.DATA.hin) == (8, 320) and type(config.TRAIN.batch_size) is int
+    assert (config.MODEL.width_mult, config.ANCHOR.neg_pos_ratio) == (0.25, 2.5)
+    with pytest.raises(UserError) as err:
+        load_training_config(_write(tmp_path, ORIGINAL_FORM + 'config.TRAIN.epoch = 2.5\n'))
+    assert str(err.value) == 'config.TRAIN.epoch = 2.5: expected an integer >= 1'

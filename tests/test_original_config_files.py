@@ -1,7 +1,7 @@
 """The four config files of the original projects (their field values: tests/original_helpers.py), with only their
 data and model paths edited, load with their values, train one step with pruned_train.py and are counted by
-mac.py --config. For time the tests also shrink the input (64 px), the width (0.125) and the epochs (--epoch=1,
-one batch of the file's own batch size per epoch)."""
+mac.py --config. For time the tests also shrink the input (64 px, mac.py --input_size too), the width (0.125) and
+the epochs (--epoch=1, one batch of the file's own batch size per epoch)."""
 import json
 import os
 
@@ -59,11 +59,11 @@ def test_original_config_file_loads_trains_one_step_and_is_counted(name, tmp_pat
     assert 'best val loss' in capsys.readouterr().out
     assert checkpoint.global_step(os.path.join(model, 'epoch_1.ckpt')) == 1
 
-    mac.run(['--config=' + path, '--json=' + os.path.join(folder, 'mac.json')])
+    mac.run(['--config=' + path, '--json=' + os.path.join(folder, 'mac.json'), '--input_size=%d,%d' % (SIZE, SIZE)])
     out = capsys.readouterr().out
     report = json.load(open(os.path.join(folder, 'mac.json')))
     best = checkpoint.resolve_checkpoint(model)[0]
     assert best.startswith(os.path.join(model, 'optimized', 'epoch_1_val_loss_')) and best in out
-    dense = macs.count_arch(dense_architecture(config), (640, 640), config)  # mac_config.py's input size
-    assert report['total']['macs_dense'] == macs.compare(dense, dense, (640, 640))['total']['macs_dense']
+    dense = macs.count_arch(dense_architecture(config), (SIZE, SIZE), config)  # the training config's network
+    assert report['total']['macs_dense'] == macs.compare(dense, dense, (SIZE, SIZE))['total']['macs_dense']
     assert 0 < report['total']['macs_kept'] <= report['total']['macs_dense']

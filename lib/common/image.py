@@ -55,7 +55,8 @@ def check_input_size(size, field='input_size', sides=None):
     except (TypeError, ValueError):
         raise UserError('%s = %r: expected (height, width), positive multiples of %d' % (field, size, STRIDE))
     for index, value in enumerate((height, width)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0 or value % STRIDE:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 < value < 2 ** 31 or \
+                value % STRIDE:  # (TF's shapes are int32 in the graphs)
             if sides:
                 raise UserError('%s = %r: expected a positive multiple of %d' % (sides[index], value, STRIDE))
             raise UserError('%s = %r: expected (height, width), positive multiples of %d' % (field, size, STRIDE))
