@@ -148,6 +148,13 @@ def test_counts_written_as_floats_are_counts_and_a_field_of_ours_is_carried(tmp_
     config = load_training_config(_write(tmp_path, text))
     assert (config.TRAIN.batch_size, config.DATA.hin) == (8, 320) and type(config.TRAIN.batch_size) is int
     assert (config.MODEL.width_mult, config.ANCHOR.neg_pos_ratio) == (0.25, 2.5)
+    path = _write(tmp_path, ORIGINAL_FORM + 'config.TRAIN.epoch = 2.5\n')
     with pytest.raises(UserError) as err:
-        load_training_config(_write(tmp_path, ORIGINAL_FORM + 'config.TRAIN.epoch = 2.5\n'))
-    assert str(err.value) == 'config.TRAIN.epoch = 2.5: expected an integer >= 1'
+        load_training_config(path)
+    line = len(ORIGINAL_FORM.splitlines()) + 1
+    assert str(err.value) == '%s:%d: config.TRAIN.epoch = 2.5: expected an integer >= 1' % (path, line)
+    path = _write(tmp_path, ORIGINAL_FORM.replace('ANCHOR_SIZES = (16,', 'ANCHOR_SIZES = (1e999,'))
+    with pytest.raises(UserError) as err:  # their name, our field: the line of ANCHOR_SIZES
+        load_training_config(path)
+    line = ORIGINAL_FORM.splitlines().index('config.ANCHOR.ANCHOR_SIZES = (16,32,64, 128, 256, 512)') + 1
+    assert str(err.value).startswith('%s:%d: config.ANCHOR.sizes = [inf, 32, ' % (path, line))
