@@ -20,7 +20,7 @@ from lib.common.image import check_input_size
 from lib.model.arch import (ALL_GROUPS, FPN_GROUPS, PRUNABLE_LAYERS, Architecture, group_convs, group_of,
                             prunable_groups)
 from lib.model.dsfd import build_inference_graph
-from lib.original.config import apply_original_config, is_original_config
+from lib.original.config import apply_original_config, is_original_config, locate
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,12 @@ def load_config(path):
 def load_training_config(path):
     """``load_config`` + ``validate_config``: what every entry point that reads a training config calls."""
     config = load_config(path)
-    validate_config(config, PRUNABLE_LAYERS)
+    try:
+        validate_config(config, PRUNABLE_LAYERS)
+    except UserError as err:
+        if not is_original_config(path):
+            raise
+        raise UserError(locate(path, str(err)))  # our field names; the line is the file's
     return config
 
 

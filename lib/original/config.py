@@ -124,6 +124,15 @@ def trained_model(path):
     return value if isinstance(value, str) else None
 
 
+def locate(path, message):
+    """``message`` (a check's one line, 'config.SECTION.field = ...') prefixed with where the original-form file
+    at ``path`` sets that field (their name: ANCHOR.sizes is their ANCHOR_SIZES), else with the file alone."""
+    ours = message.split(' ', 1)[0].split('.')[1:3]
+    theirs = dict((value, key) for key, value in RENAMED.items()).get(tuple(ours), tuple(ours))
+    line = read_assignments(path).get(theirs, (None, None))[1]
+    return '%s: %s' % (path if line is None else '%s:%d' % (path, line), message)
+
+
 def apply_original_config(path, config):
     """Write the fields of the original-form config at ``path`` into ``config`` (ours, e.g. the default training
     config) and return it; one UserError names the first field that cannot be honoured."""
