@@ -166,7 +166,12 @@ def test_training_stops_before_it_starts_on_unusable_lists_or_model_path(lists):
     with pytest.raises(UserError, match=r'val_txt_path = .*none of its 2 images'):
         train(broken_val)
     model_path = os.path.join(root, 'model')
-    assert sorted(os.listdir(model_path)) == [outputs.MARKER]  # nothing trained, nothing saved
+    assert not os.path.exists(model_path)  # what the failed starts created (folder, marker, lock) is removed
+    os.makedirs(os.path.join(model_path, 'keep'))  # a folder of the user's own: a failed start leaves it as it was
+    os.rmdir(os.path.join(model_path, 'keep'))
+    with pytest.raises(UserError, match=r'val_txt_path = .*none of its 2 images'):
+        train(broken_val)
+    assert os.listdir(model_path) == []
     unwritable = make_config(tiny_overrides(root, train_txt, val_txt,
                                             MODEL__model_path=os.path.join(train_txt, 'model')))
     with pytest.raises(UserError, match=r'config.MODEL.model_path .* is not writable'):
