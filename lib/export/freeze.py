@@ -89,8 +89,8 @@ def check_saved_model_dir(export_dir):
 def write_saved_model(graph_def, export_dir):
     """A SavedModel of the frozen graph with a ``serving_default`` signature (what TF Serving loads).
 
-    Built in a fresh temp folder beside ``export_dir`` (lib.common.io.temp_dir: a killed run's is removed next time) (with the output marker of lib.common.outputs) and renamed
-    to it. An existing non-empty ``export_dir`` is an error unless it is an earlier export (it carries the marker):
+    Built in a fresh temp folder beside ``export_dir`` (lib.common.io.temp_dir: a killed run's is removed by the
+    next) with the output marker of lib.common.outputs, and renamed to it. An existing non-empty ``export_dir`` is an error unless it is an earlier export (it carries the marker):
     that one is moved aside, deleted once the new export is in place, and moved back if that fails.
     """
     export_dir = os.path.abspath(export_dir)
