@@ -10,8 +10,8 @@ Always: no traceback (any exception but the entry point's own exit fails the row
 (hashed before and after). Placeholders in argv and expected: {in} the inputs folder (data, configs, checkpoint,
 detector, WIDER folder, bad files), {out} a fresh folder per row, {afile} a plain file (a path under it cannot be
 written, even by root), {pid} the process holding {out}/model's training lock in rows with ``hold=True``.
-``readonly`` folders are made unwritable to the start checks (root ignores permission bits). ``absent``: paths a
-row must not leave behind. Adding a class of bad input is adding rows.
+``readonly`` folders are made unwritable to the start checks (root ignores permission bits); ``full_disk`` makes
+lib.common.io's writes fail with ENOSPC. ``absent``: paths a row must not leave behind. Adding a class of bad input is adding rows.
 """
 import collections
 import errno
@@ -29,21 +29,21 @@ import pytest
 
 from conftest import report_measurement
 from export_graphs import fake_detector_pb, random_checkpoint, tiny_config
-from lib.common import outputs
+from lib.common import io, outputs
 from lib.common.errors import UserError
 from lib.train.claim import LOCK_FILE
 from test_evaluation import write_gt
 from tests.train_helpers import ROOT, tiny_overrides, write_config_file, write_tiny_dataset
 
-Row = collections.namedtuple('Row', 'entry argv expected kind check readonly absent hold')
+Row = collections.namedtuple('Row', 'entry argv expected kind check readonly absent hold full_disk')
 
 
-def error(entry, argv, expected, readonly=(), absent=(), hold=False):
-    return Row(entry, argv, expected, 'error', None, readonly, absent, hold)
+def error(entry, argv, expected, readonly=(), absent=(), hold=False, full_disk=False):
+    return Row(entry, argv, expected, 'error', None, readonly, absent, hold, full_disk)
 
 
 def warning(entry, argv, expected, check):
-    return Row(entry, argv, expected, 'warning', check, (), (), False)
+    return Row(entry, argv, expected, 'warning', check, (), (), False, False)
 
 
 def _lines(path):
@@ -168,6 +168,13 @@ ROWS = {
                                                       '--result={in}/wider/WIDER_val'], '--result={in}/wider/WIDER_val'),
     'vis/out is the images': error('tools/vis', ['--model={in}/detector.pb', '--images={in}/data/val',
                                                  '--out={in}/data/val'], '--out={in}/data/val'),
+    # a full disk when the results are written (lib.common.io.write_text raises ENOSPC): one line, what was kept
+    'mac/json on a full disk': error('mac', MAC + ['--plan', '--json={out}/m.json'],
+                                     'no space left on device ({out}/m.json); mac.py writes each output whole',
+                                     full_disk=True, absent=['{out}/m.json']),
+    'evaluation/json on a full disk': error('tools/ap_eval/evaluation', ['--pred={in}/pred', '--gt={in}/gt',
+                                                                         '--json={out}/a.json'],
+                                            'no space left on device ({out}/a.json)', full_disk=True),
     # a second training on a model_path in use: refused naming the holder
     'train/model_path in use': error('pruned_train', TRAIN, 'in use by another process (pid {pid}', hold=True),
     # a warning and the right result
@@ -330,6 +337,10 @@ def test_bad_input(world, name, tmp_path, monkeypatch, capsys, caplog):
             raise OSError(errno.EACCES, os.strerror(errno.EACCES), folder)
         return probe(folder)
     monkeypatch.setattr(outputs, '_probe', unwritable)
+    if row.full_disk:
+        def full(path, text):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+        monkeypatch.setattr(io, 'write_text', full)
     before = _digests(root)
     start = time.time()
     try:
