@@ -3,6 +3,8 @@
 
 - ``error(entry, argv, expected)``: exit status != 0 and exactly one line on stderr that contains ``expected`` (it
   names the file or flag), or for FaceDetector one UserError line;
+- ``interrupt(entry, argv, expected)``: Ctrl-C (a KeyboardInterrupt when it reads its config) gives exit 130 and one
+  line: ``interrupted (Ctrl-C); `` + ``expected`` (what the job kept and how to resume);
 - ``warning(entry, argv, expected, check)``: it succeeds, ``expected`` is in what it printed or logged, and
   ``check(paths)`` asserts the right result.
 
@@ -27,6 +29,7 @@ import cv2
 import numpy as np
 import pytest
 
+import lib.config
 from conftest import report_measurement
 from export_graphs import fake_detector_pb, random_checkpoint, tiny_config
 from lib.common import io, outputs
@@ -40,6 +43,11 @@ Row = collections.namedtuple('Row', 'entry argv expected kind check readonly abs
 
 def error(entry, argv, expected, readonly=(), absent=(), hold=False, full_disk=False):
     return Row(entry, argv, expected, 'error', None, readonly, absent, hold, full_disk)
+
+
+def interrupt(entry, argv, expected):
+    """Ctrl-C while the entry point reads its config: exit 130, one line saying what is kept."""
+    return Row(entry, argv, 'interrupted (Ctrl-C); ' + expected, 'interrupt', None, (), (), False, False)
 
 
 def warning(entry, argv, expected, check):
@@ -175,6 +183,14 @@ ROWS = {
     'evaluation/json on a full disk': error('tools/ap_eval/evaluation', ['--pred={in}/pred', '--gt={in}/gt',
                                                                          '--json={out}/a.json'],
                                             'no space left on device ({out}/a.json)', full_disk=True),
+    # Ctrl-C in a long job: one line, exit 130, what was kept and how to resume
+    'train/ctrl-c': interrupt('pruned_train', TRAIN, 'the checkpoints saved so far stay in config.MODEL.model_path'),
+    'mac/ctrl-c': interrupt('mac', MAC + ['--sensitivity', '--ckpt_path={in}/ckpt/model.ckpt'],
+                            'mac.py writes each output whole'),
+    'freeze/ctrl-c': interrupt('tools/auto_freeze', FREEZE + ['--output_path={out}/e'],
+                               'the outputs finished so far stay in --output_path'),
+    'demo/ctrl-c': interrupt('demo', ['--config={in}/config.py', '--out={out}/demo'],
+                             'the data set and the stages done so far stay in --out'),
     # a second training on a model_path in use: refused naming the holder
     'train/model_path in use': error('pruned_train', TRAIN, 'in use by another process (pid {pid}', hold=True),
     # a warning and the right result
@@ -341,6 +357,10 @@ def test_bad_input(world, name, tmp_path, monkeypatch, capsys, caplog):
         def full(path, text):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
         monkeypatch.setattr(io, 'write_text', full)
+    if row.kind == 'interrupt':
+        def ctrl_c(*args, **kwargs):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(lib.config, 'load_config', ctrl_c)
     before = _digests(root)
     start = time.time()
     try:
@@ -357,10 +377,11 @@ def test_bad_input(world, name, tmp_path, monkeypatch, capsys, caplog):
     assert _digests(root) == before, 'an input file changed'
     for path in row.absent:
         assert not os.path.exists(fill(path)), 'left behind: %s' % fill(path)
-    if row.kind == 'error':
+    if row.kind in ('error', 'interrupt'):
         lines = [line for line in err.splitlines() if line.strip()]
         assert code not in (0, None) and len(lines) == 1, (code, err)
         assert fill(row.expected) in lines[0], lines[0]
+        assert (code == 130) == (row.kind == 'interrupt'), code
     else:
         logged = '\n'.join(record.getMessage() for record in caplog.records)
         assert code in (0, None), err

@@ -3,6 +3,7 @@ first's pid; Ctrl-C (a real SIGINT) ends the first in one line, exit 130, no tra
 disk at a checkpoint save (a mocked ResourceExhaustedError / ENOSPC) is one line too. A killed run's temp folder is
 removed by the next run of its kind, a live run's never."""
 import errno
+import fcntl
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import pytest
 
 from lib.common import io
 from lib.common.cli import main_entry
+from lib.common.errors import UserError
 from lib.train import checkpoints
 from lib.train.faults import TRACE_ENV
 from lib.train.claim import LOCK_FILE
@@ -128,6 +130,10 @@ def test_a_killed_runs_temp_folder_is_removed_by_the_next_a_live_ones_never(tmp_
     os.mkdir(other_kind)
     user_folder = os.path.join(parent, '.saved_model.mine')
     os.mkdir(user_folder)
+    remote = os.path.join(parent, '.saved_model.%d.xyz.tmp' % dead.pid)  # a live run of another machine: locked
+    os.mkdir(remote)
+    remote_fd = os.open(remote, os.O_RDONLY)
+    fcntl.flock(remote_fd, fcntl.LOCK_EX)
     live = subprocess.Popen([sys.executable, '-c', 'import sys, time; sys.path.insert(0, %r)\n'
                              'from lib.common.io import temp_dir\n'
                              'with temp_dir(sys.argv[1], "saved_model") as d:\n'
@@ -139,9 +145,22 @@ def test_a_killed_runs_temp_folder_is_removed_by_the_next_a_live_ones_never(tmp_
         with io.temp_dir(parent, 'saved_model') as mine:
             assert os.path.isdir(held)  # a live run's folder is never removed
             assert sorted(os.listdir(parent)) == sorted(os.path.basename(p) for p in
-                                                        (held, mine, other_kind, user_folder))
+                                                        (held, mine, other_kind, user_folder, remote))
     finally:
         live.kill()
         live.wait()
     assert io.remove_dead_temp_dirs(parent, 'saved_model') == [held]  # killed (SIGKILL): removed next time
+    os.close(remote_fd)
+    assert io.remove_dead_temp_dirs(parent, 'saved_model') == [remote]
     assert sorted(os.listdir(parent)) == sorted(os.path.basename(p) for p in (other_kind, user_folder))
+
+
+def test_a_demo_stage_ended_by_ctrl_c_stops_the_demo_as_interrupted(monkeypatch):
+    import demo
+    for code in (130, -signal.SIGINT):
+        monkeypatch.setattr(demo.subprocess, 'call', lambda *args, **kwargs: code)
+        with pytest.raises(KeyboardInterrupt):
+            demo.run_script('pruned_train.py')
+    monkeypatch.setattr(demo.subprocess, 'call', lambda *args, **kwargs: 2)
+    with pytest.raises(UserError, match='demo stage failed: python pruned_train.py'):
+        demo.run_script('pruned_train.py')

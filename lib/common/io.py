@@ -59,7 +59,10 @@ def remove_dead_temp_dirs(parent, kind):
         path = os.path.join(parent, name)
         if not match or not os.path.isdir(path) or os.path.islink(path) or _alive(int(match.group(1))):
             continue
-        fd = os.open(path, os.O_RDONLY)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # removed meanwhile (another run cleaning up)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
