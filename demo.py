@@ -23,6 +23,7 @@ setup_tensorflow()  # quiet TensorFlow before the modules below import it
 from lib.checkpoint import resolve_checkpoint  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
 from lib.common.io import read_json, write_json  # noqa: E402
+from lib.common.outputs import check_writable_dir  # noqa: E402
 from lib.config import load_training_config  # noqa: E402
 from lib.inference.detector import FaceDetector, latency_seconds  # noqa: E402
 
@@ -197,6 +198,7 @@ def parse_args(argv=None):
 def main():
     args = parse_args()
     config = load_training_config(args.config)
+    check_writable_dir(args.out, '--out')  # now, not when summary.json is written after the whole pipeline
     standard_epochs = args.standard_epochs or config.TRAIN.epoch
     Demo(args.config, config, args.out, args.train_images, args.val_images, standard_epochs,
          args.prune_epochs or max(1, standard_epochs // 2), args.seed, args.threads).run()

@@ -161,6 +161,7 @@ ROWS = {
                                                 '--out={afile}/v'], '{afile}/v'),
     'prepare/out_dir under a file': error('tools/prepare_wider_data', ['--wider_root={in}/wider',
                                                                        '--out_dir={afile}/l'], '{afile}/l'),
+    'demo/out under a file': error('demo', ['--config={in}/config.py', '--out={afile}/d'], '--out {afile}/d'),
     'synthetic/out under a file': error('tools/make_synthetic_wider', ['--out={afile}/w', '--train=1', '--val=1'],
                                         '{afile}/w'),
     # an output that is an input
