@@ -1,4 +1,5 @@
-"""Atomic file writes: nothing half-written ever replaces a good file, and what is written keeps the umask's mode."""
+"""Atomic file writes and owned temp folders: nothing half-written ever replaces a good file, a killed run's temp folder
+is removed by the next run of its kind, and what is written keeps the umask's mode."""
 import contextlib
 import fcntl
 import json
