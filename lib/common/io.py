@@ -93,17 +93,6 @@ def temp_dir(parent, kind):
         os.close(fd)
 
 
-@contextlib.contextmanager
-def staging_dir(path):
-    """Yield a fresh empty folder beside ``path`` (which must not exist yet) and rename it to ``path`` if the
-    block succeeds; on failure it is removed. Nothing that was at ``path`` is ever deleted."""
-    with temp_dir(os.path.dirname(os.path.abspath(path)), 'staging') as tmp:
-        stage = os.path.join(tmp, 'out')
-        os.mkdir(stage)
-        yield stage
-        os.rename(stage, path)
-
-
 def write_text(path, text):
     """Atomically write ``text`` to ``path``."""
     with atomic_path(path) as tmp:
