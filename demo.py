@@ -8,6 +8,7 @@ what is there: the data set, and training resumes (or skips) from its checkpoint
 """
 import argparse
 import os
+import signal
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ setup_tensorflow()  # quiet TensorFlow before the modules below import it
 from lib.checkpoint import resolve_checkpoint  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
 from lib.common.io import read_json, write_json  # noqa: E402
+from lib.common.outputs import check_writable_dir  # noqa: E402
 from lib.config import load_training_config  # noqa: E402
 from lib.inference.detector import FaceDetector, latency_seconds  # noqa: E402
 
@@ -40,7 +42,10 @@ def run_script(script, *args):
     """Run one of the project's scripts with this interpreter, from the repo root; stop the demo if it fails."""
     command = [sys.executable, script] + [str(a) for a in args]
     print('$ python ' + ' '.join([script] + [str(a) for a in args]), flush=True)
-    if subprocess.call(command, cwd=ROOT) != 0:
+    returncode = subprocess.call(command, cwd=ROOT)
+    if returncode in (130, -signal.SIGINT):  # Ctrl-C reached the stage first: the demo stops as interrupted
+        raise KeyboardInterrupt
+    if returncode != 0:
         raise UserError('demo stage failed: python %s (see its output above)' % ' '.join(command[1:]))
 
 
@@ -188,10 +193,12 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-@main_entry
+@main_entry(kept='the data set and the stages done so far stay in --out (trainings keep their checkpoints); '
+            're-run the same command to continue')
 def main():
     args = parse_args()
     config = load_training_config(args.config)
+    check_writable_dir(args.out, '--out')  # now, not when summary.json is written after the whole pipeline
     standard_epochs = args.standard_epochs or config.TRAIN.epoch
     Demo(args.config, config, args.out, args.train_images, args.val_images, standard_epochs,
          args.prune_epochs or max(1, standard_epochs // 2), args.seed, args.threads).run()

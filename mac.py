@@ -71,11 +71,17 @@ def _parse_input_size(text):
     return size
 
 
+def _config_inputs(args):
+    """The config files this run reads, by flag: an output may not be one of them."""
+    return {flag: path for flag, path in (('--config', args.config), ('--train_config', args.train_config),
+                                          ('--calib_source', args.calib_source)) if path}
+
+
 def _parse_target(args):
     """--target_macs as a float in (0, 1] (None without it); --write_plan checked and claimed (a new file, or one
     mac.py wrote) before the long sensitivity run."""
     from lib.common.errors import UserError
-    from lib.common.outputs import check_replaceable
+    from lib.common.outputs import check_replaceable, check_writable_file
     if args.write_plan is not None:
         if args.target_macs is None:
             raise UserError('--write_plan is used by --target_macs only')
@@ -83,6 +89,7 @@ def _parse_target(args):
             raise UserError('--write_plan=%s: expected a file name ending in .json (pruned_train.py reads a '
                             '--pruned_ratio ending in .json as a plan file)' % args.write_plan)
         check_replaceable([args.write_plan], 'mac', args.overwrite)
+        check_writable_file(args.write_plan, '--write_plan', _config_inputs(args))
     if args.target_macs is None:
         return None
     if not args.sensitivity:
@@ -125,6 +132,7 @@ def resolve(args):
     from lib import checkpoint
     from lib.common.errors import UserError
     from lib.common.image import check_input_size
+    from lib.common.outputs import check_writable_file
     from lib.config import as_count, check_positive_int, check_pruned_ratio, parse_pruned_ratio
     from lib.model.arch import PRUNABLE_LAYERS, prunable_groups
     config, train_config, ckpt_field = mac_and_training_configs(args)
@@ -149,6 +157,11 @@ def resolve(args):
     wider_val = args.sensitivity_wider or config.SENSITIVITY.wider_val
     if args.sensitivity and wider_val:
         config.SENSITIVITY.ap_images = check_positive_int('SENSITIVITY.ap_images', config.SENSITIVITY.ap_images)
+    if args.json:
+        check_writable_file(args.json, '--json', _config_inputs(args), allow_inside=True)
+    if args.sensitivity:
+        check_writable_file(config.SENSITIVITY.plot_path, 'SENSITIVITY.plot_path', _config_inputs(args),
+                            allow_inside=True)
     ckpt = None
     if not args.plan:
         ckpt, _ = checkpoint.resolve_checkpoint(
@@ -176,6 +189,7 @@ def checkpoint_kept_arch(settings, dense):
     architecture, its mask file, or channel selection (which writes the mask)."""
     from lib import checkpoint
     from lib.common.errors import UserError
+    from lib.common.outputs import check_writable_file
     from lib.pruning.calibration import calibration_images
     from lib.pruning.masks import check_kept, kept_counts, read_mask, write_mask
     from lib.pruning.macs import planned_kept
@@ -201,6 +215,7 @@ def checkpoint_kept_arch(settings, dense):
         kept = read_mask(mask_file)
         check_kept(kept, dense, mask_file)
         return dense.with_channels(kept_counts(kept)), 'checkpoint %s with mask %s' % (ckpt, mask_file)
+    check_writable_file(mask_file, 'the mask file beside --ckpt_path')  # before the selection, not after
     rule = 'eps=%g' % settings.eps if settings.ratios is None else "each group's top channels at --pruned_ratio"
     how = "checkpoint %s, channels selected by the '%s' criterion, %s, round_to=%d" % (
         ckpt, settings.criterion, rule, settings.round_to)
@@ -321,7 +336,8 @@ def run(argv=None):
         print('numbers written to %s' % settings.json)
 
 
-main = main_entry(run)
+main = main_entry(run, kept='mac.py writes each output whole once its part is done (nothing half-written); '
+                              're-run the same command')
 
 if __name__ == '__main__':
     main()

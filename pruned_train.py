@@ -62,7 +62,8 @@ def apply_overrides(config, args):
     return config
 
 
-@main_entry
+@main_entry(kept='the checkpoints saved so far stay in config.MODEL.model_path (none half-written); re-run the '
+            'same command to resume from the newest')
 def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()

@@ -9,14 +9,12 @@ import collections
 import glob
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
 from lib.common.errors import UserError
-from lib.common.io import write_text
+from lib.common.io import temp_dir, write_text
 from lib.model.arch import Architecture
 from lib.model.dsfd import build_dsfd
 
@@ -148,10 +146,7 @@ def write_checkpoint(values, out_prefix):
     No ``checkpoint`` state file and no meta graph are written, so a training folder's latest-checkpoint
     pointer is left alone.
     """
-    directory = os.path.dirname(os.path.abspath(out_prefix))
-    os.makedirs(directory, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.ckpt.', dir=directory)
-    try:
+    with temp_dir(os.path.dirname(os.path.abspath(out_prefix)), 'ckpt') as staging:
         tmp_prefix = os.path.join(staging, 'ckpt')
         with tf.Graph().as_default():
             feeds, var_list = {}, {}
@@ -166,8 +161,6 @@ def write_checkpoint(values, out_prefix):
                 saver.save(session, tmp_prefix, write_meta_graph=False, write_state=False)
         for path in glob.glob(tmp_prefix + '.*'):
             os.replace(path, out_prefix + path[len(tmp_prefix):])
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def random_model_values(arch, seed=0):

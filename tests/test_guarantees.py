@@ -3,12 +3,14 @@ the umask's mode, output folders are checked writable at start, unusable lists s
 import importlib.util
 import os
 import stat
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 
-from export_graphs import ROOT, random_checkpoint, tiny_config
+from export_graphs import ROOT, fake_detector_pb, random_checkpoint, tiny_config
 from lib.checkpoint import read_checkpoint
 from lib.common import outputs
 from lib.common.errors import UserError
@@ -166,7 +168,12 @@ def test_training_stops_before_it_starts_on_unusable_lists_or_model_path(lists):
     with pytest.raises(UserError, match=r'val_txt_path = .*none of its 2 images'):
         train(broken_val)
     model_path = os.path.join(root, 'model')
-    assert sorted(os.listdir(model_path)) == [outputs.MARKER]  # nothing trained, nothing saved
+    assert not os.path.exists(model_path)  # what the failed starts created (folder, marker, lock) is removed
+    os.makedirs(os.path.join(model_path, 'keep'))  # a folder of the user's own: a failed start leaves it as it was
+    os.rmdir(os.path.join(model_path, 'keep'))
+    with pytest.raises(UserError, match=r'val_txt_path = .*none of its 2 images'):
+        train(broken_val)
+    assert os.listdir(model_path) == []
     unwritable = make_config(tiny_overrides(root, train_txt, val_txt,
                                             MODEL__model_path=os.path.join(train_txt, 'model')))
     with pytest.raises(UserError, match=r'config.MODEL.model_path .* is not writable'):
@@ -200,3 +207,19 @@ def test_a_corrupt_checkpoint_is_one_line(frozen, tmp_path, capsys):
     import mac
     with pytest.raises(UserError, match='truncated or corrupt'):
         mac.run(['--train_config', config.split('=', 1)[1], '--ckpt_path', broken, '--input_size', '64,64'])
+
+
+def test_an_export_removes_the_temp_folders_of_killed_exports_of_its_kind(tmp_path):
+    from lib.checkpoint import write_checkpoint
+    from lib.export.freeze import write_saved_model
+    from lib.inference.runtimes import load_graph_def
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    orphans = {kind: tmp_path / ('.%s.%d.x1.tmp' % (kind, dead.pid)) for kind in ('saved_model', 'ckpt')}
+    for folder in orphans.values():
+        (folder / 'export').mkdir(parents=True)  # what a kill -9 in the middle leaves
+    write_checkpoint({'a': np.zeros(2, np.float32)}, str(tmp_path / 'c.ckpt'))
+    assert not orphans['ckpt'].exists() and orphans['saved_model'].exists()
+    graph_def = load_graph_def(fake_detector_pb(str(tmp_path / 'd.pb')))
+    write_saved_model(graph_def, str(tmp_path / 'sm'))
+    assert sorted(os.listdir(str(tmp_path))) == sorted(['c.ckpt.index', 'c.ckpt.data-00000-of-00001', 'd.pb', 'sm'])

@@ -91,7 +91,8 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-@main_entry
+@main_entry(kept='the outputs finished so far stay in --output_path, none half-written (a killed run\'s temp '
+            'folders are removed by the next); re-run the same command')
 def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()

@@ -35,7 +35,9 @@ def main(argv=None):
     setup_tensorflow()
     from lib.common.errors import UserError
     from lib.checkpoint import arch_path
+    from lib.common.outputs import check_writable_file
     from lib.original.checkpoint import ORIGINAL_PIXEL_MEAN, ORIGINAL_PIXEL_STD, convert_checkpoint
+    check_writable_file(args.output_path, '--output_path')  # now, not after reading the checkpoint
     pixel_std = args.pixel_std or ORIGINAL_PIXEL_STD
     if any(v <= 0 for v in pixel_std):
         raise UserError('--pixel_std %s: expected three numbers > 0' % ' '.join(str(v) for v in pixel_std))

@@ -37,7 +37,8 @@ def image_paths(path):
     return paths
 
 
-@main_entry
+@main_entry(kept='the annotated images written so far stay in --out (none half-written); re-run the same '
+            'command to write them all')
 def main(argv=None):
     args = parse_args(argv)
     setup_tensorflow()

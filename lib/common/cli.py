@@ -1,4 +1,5 @@
 """What every entry script does first: quiet TensorFlow, graph mode, and user errors without tracebacks."""
+import errno
 import functools
 import logging
 import os
@@ -24,8 +25,32 @@ def setup_logging(level=logging.INFO):
     logging.basicConfig(level=level, format='%(asctime)s %(levelname)s %(name)s: %(message)s', datefmt='%H:%M:%S')
 
 
-def main_entry(func):
-    """Decorate a script's ``main``: a UserError prints one line to stderr and exits with status 2."""
+# What a full disk looks like: OSError(ENOSPC / EDQUOT), or TF's ResourceExhaustedError from a checkpoint write.
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_NO_SPACE_TEXT = ('No space left on device', 'Disk quota exceeded')
+
+
+def _no_space(err):
+    """The file or message of a full-disk error in ``err`` or its causes, else None."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, OSError) and err.errno in _NO_SPACE_ERRNOS:
+            return err.filename or os.strerror(err.errno)
+        if type(err).__name__ == 'ResourceExhaustedError' and any(t in str(err) for t in _NO_SPACE_TEXT):
+            return str(err).strip().splitlines()[0][:300]
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def main_entry(func=None, kept=None):
+    """Decorate a script's ``main`` (``@main_entry`` or ``@main_entry(kept=TEXT)``): a UserError prints one line to
+    stderr and exits with status 2; Ctrl-C (KeyboardInterrupt) exits with 130 and a full disk with 1, each in one
+    line that ends with ``kept``: what the interrupted job kept and how to resume it (a long job's script passes it)."""
+    if func is None:
+        return functools.partial(main_entry, kept=kept)
+    after = '; ' + kept if kept else ''
+
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
@@ -33,4 +58,14 @@ def main_entry(func):
         except UserError as err:
             sys.stderr.write('error: %s\n' % err)
             sys.exit(2)
+        except KeyboardInterrupt:
+            sys.stderr.write('interrupted (Ctrl-C)%s\n' % after)
+            sys.exit(130)
+        except Exception as err:  # noqa: BLE001 -- only a full disk is turned into one line; the rest re-raised
+            where = _no_space(err)
+            if where is None:
+                raise
+            sys.stderr.write('error: no space left on device (%s)%s; free space, then re-run the same command\n'
+                             % (where, after))
+            sys.exit(1)
     return wrapper

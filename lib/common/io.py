@@ -1,7 +1,10 @@
-"""Atomic file writes: nothing half-written ever replaces a good file, and what is written keeps the umask's mode."""
+"""Atomic file writes and owned temp folders: nothing half-written ever replaces a good file, a killed run's temp folder
+is removed by the next run of its kind, and what is written keeps the umask's mode."""
 import contextlib
+import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 
@@ -32,20 +35,62 @@ def atomic_path(path):
             os.remove(tmp)
 
 
-@contextlib.contextmanager
-def staging_dir(path):
-    """Yield a fresh empty folder beside ``path`` (which must not exist yet) and rename it to ``path`` if the
-    block succeeds; on failure it is removed. Nothing that was at ``path`` is ever deleted."""
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.' + os.path.basename(os.path.abspath(path)) + '.', suffix='.tmp', dir=parent)
-    os.chmod(tmp, umask_mode(directory=True))
+def _alive(pid):
     try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
+
+def remove_dead_temp_dirs(parent, kind):
+    """Remove the ``temp_dir`` folders of ``kind`` in ``parent`` left by killed runs: those whose owner pid (in the
+    name) is not alive here and whose lock nobody holds (a live owner on another machine of a shared file system
+    holds it). Returns the removed paths."""
+    removed = []
+    pattern = re.compile(r'^\.%s\.(\d+)\.[^.]+\.tmp$' % re.escape(kind))
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return removed
+    for name in names:
+        match = pattern.match(name)
+        path = os.path.join(parent, name)
+        if not match or not os.path.isdir(path) or os.path.islink(path) or _alive(int(match.group(1))):
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue  # removed meanwhile (another run cleaning up)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # held: a live run
+        finally:
+            os.close(fd)  # the lock (if taken) goes with it; nobody takes a dead run's folder back
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def temp_dir(parent, kind):
+    """Yield a fresh folder ``.<kind>.<pid>.XXXX.tmp`` in ``parent``, locked (flock on its descriptor) while the
+    block runs and removed after it. A ``kill -9`` leaves it behind: the next ``temp_dir`` of the same kind in
+    that parent removes it (``remove_dead_temp_dirs``)."""
+    os.makedirs(parent, exist_ok=True)
+    remove_dead_temp_dirs(parent, kind)
+    tmp = tempfile.mkdtemp(prefix='.%s.%d.' % (kind, os.getpid()), suffix='.tmp', dir=parent)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.chmod(tmp, umask_mode(directory=True))
         yield tmp
-        os.rename(tmp, path)
     finally:
-        if os.path.isdir(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.close(fd)
 
 
 def write_text(path, text):

@@ -27,19 +27,36 @@ def _holder(fd):
 def writer_lock(lock_path, what):
     """Hold an exclusive lock on ``lock_path`` (created if needed) while the block runs; a second live holder
     gets one line: ``<what> is in use by another process (pid N, lock LOCK_PATH)``. The file is left in place
-    (removing it would race with a waiting writer); it holds nothing but a pid."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, umask_mode())
+    (a failed training start removes the one it created: ``_locked_fd`` copes); it holds nothing but a pid."""
+    fd = _locked_fd(lock_path, what)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            raise UserError('%s is in use by another process (pid %s, lock %s); wait for it to finish or stop it'
-                            % (what, _holder(fd), lock_path))
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, ('%d\n' % os.getpid()).encode('ascii'))
         yield
     finally:
+        os.close(fd)
+
+
+def _locked_fd(lock_path, what):
+    """A descriptor of ``lock_path`` holding its flock. Retried when the file was replaced or removed between
+    open and flock (a failed training start removes the lock file it created), so the lock held is the one at
+    ``lock_path``."""
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, umask_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = _holder(fd)
+            os.close(fd)
+            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            raise UserError('%s is in use by another process (pid %s, lock %s); wait for it to finish or stop it'
+                            % (what, holder, lock_path))
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock_path))
+        except OSError:
+            same = False
+        if same:
+            return fd
         os.close(fd)

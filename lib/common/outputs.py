@@ -5,8 +5,8 @@ the tool; a folder holding that tool's marker may be written into again (e.g. se
 results folder); any other non-empty folder is refused unless the user passes ``--overwrite``. A tool that writes
 named files into a shared folder (train.txt and val.txt into data/) checks each file instead
 (``check_replaceable``): a new file, or one it wrote itself (recorded with its content hash by ``record_written``),
-may be replaced. Inputs and outputs are compared by real path (symlinks and ``..`` resolved). Writability is
-checked when the tool starts, not at its first write.
+may be replaced. Inputs and outputs are compared by real path (symlinks and ``..`` resolved). Writability of
+output folders and files (``check_writable_file``) is checked when the tool starts, not at its first write.
 """
 import hashlib
 import os
@@ -27,18 +27,50 @@ def made_by(path, tool):
         return False
 
 
+def _probe(folder):
+    """Write and remove a temp file in ``folder``: an OSError if it cannot be written (permissions, a read-only
+    file system; os.access would not see the latter, nor ACLs)."""
+    fd, probe = tempfile.mkstemp(prefix='.write_test.', dir=folder)
+    os.close(fd)
+    os.remove(probe)
+
+
 def check_writable_dir(path, what='output folder'):
     """Create ``path`` if needed and prove a file can be written there; else one line saying so."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError('%s %s is a file, not a folder; choose a folder' % (what, path))
     try:
         os.makedirs(path, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix='.write_test.', dir=path)
-        os.close(fd)
-        os.remove(probe)
+        _probe(path)
     except OSError as err:
         raise UserError('%s %s is not writable (%s); choose another folder or fix its permissions'
                         % (what, path, err.strerror or err))
+
+
+def check_writable_file(path, flag, inputs=None, allow_inside=False):
+    """The output file ``path`` (given by ``flag``) can be written when the work is done: not a folder, its
+    folder (or, if missing, the nearest existing one, where it will be made) writable now, and not overlapping
+    ``inputs`` ({flag: path}; see check_disjoint). Called when the tool starts, so a mistake costs no work."""
+    if os.path.isdir(path):
+        raise UserError('%s=%s is a folder; expected a file name' % (flag, path))
+    check_parent_writable(path, flag)
+    check_disjoint(inputs or {}, {flag: path}, allow_inside)
+
+
+def check_parent_writable(path, flag):
+    """What will be created at ``path`` (a file, or a folder renamed into place) can be: the folder that holds it
+    (or, if missing, the nearest existing one, where the rest will be made) is writable now."""
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise UserError('%s=%s cannot be written: %s is a file, not a folder; choose another place'
+                        % (flag, path, folder))
+    try:
+        _probe(folder)
+    except OSError as err:
+        raise UserError('%s=%s cannot be written: folder %s is not writable (%s); choose another place or fix its '
+                        'permissions' % (flag, path, folder, err.strerror or err))
 
 
 def claim_output_dir(path, tool, overwrite=False, flag='--out'):

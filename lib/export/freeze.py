@@ -10,15 +10,13 @@ The input normalisation is the checkpoint's own when its ``.arch.json`` carries 
 else the config's.
 """
 import os
-import shutil
-import tempfile
 
 import tensorflow.compat.v1 as tf
 
 from lib.checkpoint import load_arch
 from lib.common.errors import UserError
-from lib.common.io import atomic_path, write_json
-from lib.common.outputs import MARKER, made_by
+from lib.common.io import atomic_path, temp_dir, write_json
+from lib.common.outputs import MARKER, check_parent_writable, made_by
 from lib.config import dense_architecture, inference_graph
 from lib.model.dsfd import INPUT_NAME, ORIGINAL_NAMES, OUTPUT_NAMES
 
@@ -82,6 +80,7 @@ def check_saved_model_dir(export_dir):
     """A UserError unless ``export_dir`` is new, empty, or an earlier export (which may be replaced)."""
     if os.path.exists(export_dir) and not os.path.isdir(export_dir):
         raise UserError('SavedModel folder %s is a file; choose a new folder' % export_dir)
+    check_parent_writable(export_dir, '--saved_model')
     if os.path.isdir(export_dir) and os.listdir(export_dir) and not made_by(export_dir, SAVED_MODEL_TOOL):
         raise UserError('SavedModel folder %s exists, is not empty and is not an earlier export; choose a new '
                         'folder (nothing there is deleted)' % export_dir)
@@ -90,17 +89,14 @@ def check_saved_model_dir(export_dir):
 def write_saved_model(graph_def, export_dir):
     """A SavedModel of the frozen graph with a ``serving_default`` signature (what TF Serving loads).
 
-    Built in a fresh temp folder beside ``export_dir`` (with the output marker of lib.common.outputs) and renamed
-    to it. An existing non-empty ``export_dir`` is an error unless it is an earlier export (it carries the marker):
+    Built in a fresh temp folder beside ``export_dir`` (lib.common.io.temp_dir: a killed run's is removed by the
+    next) with the output marker of lib.common.outputs, and renamed to it. An existing non-empty ``export_dir`` is an error unless it is an earlier export (it carries the marker):
     that one is moved aside, deleted once the new export is in place, and moved back if that fails.
     """
     export_dir = os.path.abspath(export_dir)
     check_saved_model_dir(export_dir)
-    parent = os.path.dirname(export_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix='.saved_model.', dir=parent)
-    staging, old = os.path.join(tmp_dir, 'export'), os.path.join(tmp_dir, 'old')
-    try:
+    with temp_dir(os.path.dirname(export_dir), 'saved_model') as tmp_dir:
+        staging, old = os.path.join(tmp_dir, 'export'), os.path.join(tmp_dir, 'old')
         with tf.Graph().as_default() as graph:
             tf.import_graph_def(graph_def, name='')
             tensor = lambda name: graph.get_tensor_by_name(name + ':0')  # noqa: E731
@@ -120,8 +116,6 @@ def write_saved_model(graph_def, export_dir):
             if os.path.isdir(old):
                 os.rename(old, export_dir)
             raise
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
 def freeze_checkpoint(ckpt_prefix, config, output_path, arch=None, saved_model_dir=None):

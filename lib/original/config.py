@@ -57,11 +57,23 @@ FIXED = {
 DERIVED_EXPRESSION = object()  # an assignment that is not a literal (computed from other fields)
 
 
+def _parse(path):
+    """The syntax tree of a config file; a missing file or a syntax error is one line naming the file (and line)."""
+    if not os.path.isfile(path):
+        raise UserError('config file %s does not exist' % path)
+    with open(path, 'rb') as f:
+        source = f.read()
+    try:
+        return ast.parse(source, path)
+    except (SyntaxError, ValueError) as err:
+        raise UserError('config file %s:%s: not valid Python (%s); fix the file'
+                        % (path, getattr(err, 'lineno', '?'), getattr(err, 'msg', err)))
+
+
 def is_original_config(path):
     """True when the config file is in the original's form: it imports the original's ``lib.core`` or sets
     ``os.environ`` (CUDA_VISIBLE_DEVICES) at import. Our configs do neither."""
-    with open(path) as f:
-        tree = ast.parse(f.read(), path)
+    tree = _parse(path)
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('lib.core'):
             return True
@@ -84,8 +96,7 @@ def _dotted(node):
 
 def read_assignments(path):
     """{(SECTION, FIELD): (value or DERIVED_EXPRESSION, line)} of the file's ``config.SECTION.FIELD = ...``."""
-    with open(path) as f:
-        tree = ast.parse(f.read(), path)
+    tree = _parse(path)
     fields = {}
     for node in tree.body:
         if not isinstance(node, ast.Assign):

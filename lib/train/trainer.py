@@ -18,7 +18,6 @@ from tqdm import tqdm
 from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
 from lib.common.image import is_image_file
-from lib.common.outputs import check_writable_dir, claim_output_dir, made_by
 from lib.data.loader import BatchLoader, WorkerError
 from lib.data.sample_list import read_sample_list
 from lib.common.errors import UserError
@@ -26,6 +25,7 @@ from lib.checkpoint import variable_name
 from lib.config import validate_config
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.train import checkpoints, distributed
+from lib.train.claim import Claim, claim_model_path
 from lib.train.faults import Hooks, slots_digest
 from lib.train.graph import build_train_graph
 from lib.train.restore import start_arch
@@ -252,18 +252,6 @@ def _trace_start(session, graph, hooks):
         hooks.record('start', int(step), repr(float(lr)), slots_digest(values))
 
 
-def _check_model_path(model_path):
-    """The checkpoint folder: writable (checked now, not at the first save an epoch later), and either new or
-    empty, or one training wrote before (marker or checkpoints); never someone else's folder."""
-    listed = os.path.isfile(os.path.join(model_path, 'checkpoint'))
-    if os.path.isdir(model_path) and os.listdir(model_path) and not listed and not made_by(model_path, 'train'):
-        raise UserError('config.MODEL.model_path = %s is a non-empty folder that holds no training checkpoints; '
-                        'choose a new or empty folder (nothing there is changed)' % model_path)
-    check_writable_dir(model_path, 'config.MODEL.model_path')
-    if not made_by(model_path, 'train'):
-        claim_output_dir(model_path, 'train', overwrite=True)
-
-
 def _check_lists(config, train_loader, val_loader):
     """Stop before training when no step could run or no val loss could be measured."""
     if len(train_loader.samples) < config.TRAIN.batch_size:
@@ -300,9 +288,14 @@ def train(config, devices=None):
         raise UserError('config.TRAIN.batch_size = %d: expected a multiple of the %d towers'
                         % (config.TRAIN.batch_size, len(devices)))
     model_path = os.path.abspath(config.MODEL.model_path)
+    # the chief holds model_path (checked, locked, a failed start undone); the other replicas only read it
+    with claim_model_path(model_path) if replica.is_chief else contextlib.nullcontext(Claim()) as claim:
+        return _train_claimed(config, ratios, replica, devices, model_path, claim)
+
+
+def _train_claimed(config, ratios, replica, devices, model_path, claim):
+    """train() once model_path is held: start, graph, session, epochs."""
     hooks = Hooks.from_environment()
-    if replica.is_chief:  # the other replicas only read model_path (their probes would race the chief's check)
-        _check_model_path(model_path)
     start = _choose_start(config, model_path)
     resume, pretrained = start.resume, start.pretrained
     arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
@@ -313,6 +306,7 @@ def train(config, devices=None):
         _check_lists(config, train_loader, val_loader)
         if replica.is_chief:
             record_start(config.MODEL, model_path, start)  # training begins: a re-run resumes this run
+        claim.begin()
         tf.set_random_seed(config.DATA.seed)  # fresh weights are reproducible too
         with replica.device_scope():
             graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices, replica.wrap_optimizer)

@@ -17,6 +17,7 @@ if ROOT not in sys.path:
 from lib.common.cli import main_entry, setup_logging  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
 from lib.common.io import write_json  # noqa: E402
+from lib.common.outputs import check_writable_file  # noqa: E402
 from lib.evaluation import protocol  # noqa: E402
 
 # Where --gt is looked for, relative to the repo root: beside this tool, beside tools/ (the original's place),
@@ -58,6 +59,10 @@ def main(argv=None):
         gt_dir = find_ground_truth()
         print('ground truth: %s (the first of %s that has %s)' % (gt_dir, ', '.join(GT_SEARCH), GT_FILE),
               file=sys.stderr)
+    for flag in ('--json', '--plot'):
+        path = getattr(args, flag[2:])
+        if path:
+            check_writable_file(path, flag, {'--pred': args.pred, '--gt': gt_dir})
     results = protocol.evaluate(args.pred, gt_dir)
     print(protocol.format_results(results))
     if args.json:
