@@ -10,6 +10,7 @@ from lib.common.cli import main_entry  # noqa: E402
 from lib.common.errors import UserError  # noqa: E402
 from lib.common.outputs import claim_output_dir  # noqa: E402
 from lib.data.synthetic_fddb import IMAGE_DIR, SPLIT_DIR, make_synthetic_fddb  # noqa: E402
+from make_synthetic_wider import add_scene_arguments  # noqa: E402  (this script's folder is on sys.path)
 
 
 def parse_args(argv=None):
@@ -17,15 +18,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', required=True, help='output FDDB root (originalPics/, FDDB-folds/)')
     parser.add_argument('--images', type=int, default=50, help='images in all (default: %(default)s)')
     parser.add_argument('--folds', type=int, default=10, help='folds (default: %(default)s, as FDDB)')
-    parser.add_argument('--seed', type=int, default=0, help='same seed, same bytes (default: %(default)s)')
-    parser.add_argument('--min_side', type=int, default=250, help='smallest image width (default: %(default)s)')
-    parser.add_argument('--max_side', type=int, default=450, help='largest image side (default: %(default)s)')
-    parser.add_argument('--min_face', type=float, default=20, help='smallest face height (default: %(default)s)')
-    parser.add_argument('--max_face', type=float, default=250, help='largest face height (default: %(default)s)')
-    parser.add_argument('--max_faces', type=int, default=6, help='most faces an image (default: %(default)s)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='write into an existing non-empty --out this tool did not make (files of the same '
-                             'name are replaced)')
+    add_scene_arguments(parser, 250, 450, 20, 250, 6)
     return parser.parse_args(argv)
 
 
