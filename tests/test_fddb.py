@@ -99,7 +99,7 @@ def test_fddb_eval_prints_and_writes_the_hand_case(tmp_path):
     out = str(tmp_path / 'roc')
     result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'fddb_eval.py'), '--pred', dets,
                              '--data_dir', pics, '--split_dir', folds, '--out', out, '--fp', '3'],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert 'Discrete   TPR at 3 FP: 0.2500' in result.stdout
     assert 'Continuous TPR at 3 FP: 0.3464' in result.stdout
@@ -108,7 +108,7 @@ def test_fddb_eval_prints_and_writes_the_hand_case(tmp_path):
     assert open(os.path.join(out, 'roc.png'), 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
     again = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'fddb_eval.py'), '--pred', dets,
                             '--data_dir', pics, '--split_dir', folds, '--out', pics],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
     assert again.returncode == 2 and 'overlaps the input' in again.stderr and 'Traceback' not in again.stderr
 
 
@@ -253,7 +253,7 @@ def test_fddb_tools_end_to_end_on_a_synthetic_set(tmp_path):
     command = [sys.executable, os.path.join(ROOT, 'tools', 'fddb.py'), '--model', pb, '--no_progress',
                '--data_dir', os.path.join(data, 'originalPics'), '--split_dir', os.path.join(data, 'FDDB-folds'),
                '--result', result, '--threads', '1']
-    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    run = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
     assert run.returncode == 0, run.stderr
     detections = {}
     for number, images in made:
@@ -265,12 +265,12 @@ def test_fddb_tools_end_to_end_on_a_synthetic_set(tmp_path):
         detections.update(written)
     again = subprocess.run(command[:-6] + ['--data_dir', data, '--split_dir', os.path.join(data, 'FDDB-folds'),
                                            '--result', data], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True)
+                           universal_newlines=True, timeout=300)
     assert again.returncode == 2 and 'overlaps the input' in again.stderr
     evaluation = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'fddb_eval.py'), '--pred', result,
                                  '--data_dir', os.path.join(data, 'originalPics'),
                                  '--split_dir', os.path.join(data, 'FDDB-folds'), '--fp', '7'],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
     assert evaluation.returncode == 0, evaluation.stderr
     annotations = dict(item for _, images in made for item in images)
     expected = brute_force_roc(os.path.join(data, 'originalPics'), annotations, detections)

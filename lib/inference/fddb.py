@@ -4,7 +4,6 @@ The protocol is the parent project's (610265158/DSFD-tensorflow, model_eval/fddb
 (scores >= 0.05) plus its mirror (scores >= 0.01), merged by its box voting (inclusive-pixel IoU >= 0.3, boxes
 no other pass confirms dropped), the best ``max_boxes`` kept.
 """
-import os
 import time
 
 import numpy as np
