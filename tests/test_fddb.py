@@ -310,3 +310,18 @@ def test_the_brute_force_reading_agrees_on_random_detections(tmp_path):
     got = [(p.threshold, p.tp_disc / p.faces, p.tp_cont / p.faces, p.fp) for p in points]
     np.testing.assert_allclose(got, brute_force_roc(os.path.join(data, 'originalPics'), annotations, detections),
                                atol=1e-9)
+
+
+def test_a_set_without_faces_writes_zero_rates_and_a_missing_image_is_named(tmp_path):
+    points = fddb.roc([(0, fddb.image_counts(np.zeros((0, 2)), [0.4, 0.2]))])
+    assert fddb.format_roc(points, continuous=False) == '0 0\n0 0\n'  # the official writes '0 0' when N is 0
+    pics, folds, dets = write_hand_set(str(tmp_path))
+    with open(os.path.join(dets, 'fold-01-out.txt'), 'w') as f:
+        f.write('a\n0\n')
+    with pytest.raises(UserError, match=r'fold-01-out.txt does not match .*: no detections for b'):
+        fddb.evaluate_folds(list_folds(folds), pics, {'01': os.path.join(dets, 'fold-01-out.txt')})
+    os.remove(os.path.join(pics, 'b.jpg'))
+    with open(os.path.join(dets, 'fold-01-out.txt'), 'w') as f:
+        f.write('a\n0\nb\n0\n')
+    with pytest.raises(UserError, match=r'b.jpg is missing or not an image; --data_dir'):
+        fddb.evaluate_folds(list_folds(folds), pics, {'01': os.path.join(dets, 'fold-01-out.txt')})
