@@ -260,7 +260,7 @@ def _occluder(rng, img, ids, box):
 
 def _draw_faces(rng, img, ids, faces):
     """Draw faces (each with its body) smallest first: nearer, larger ones may cover them. ``ids`` records which
-    face (or -1: anything else) each pixel shows. Returns [(face, head box x1, y1, x2, y2, head area)]."""
+    face (or -1: anything else) each pixel shows. Returns [(face, head box x1, y1, x2, y2, head area, centre)]."""
     height, width = img.shape[:2]
     placed = []
     for face in sorted(faces, key=lambda f: f.b):
@@ -275,14 +275,16 @@ def _draw_faces(rng, img, ids, faces):
             region[alpha[used[1]] > 0.5] = -1
             region[mask[used[1]]] = len(placed)
         ys, xs = np.nonzero(mask)
-        placed.append((face, (x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1, y0 + ys.max() + 1), int(mask.sum())))
+        placed.append((face, (x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1, y0 + ys.max() + 1), int(mask.sum()),
+                       centre))
     return placed
 
 
 def _annotate(placed, ids):
-    """WIDER boxes (x, y, w, h) and labels of the drawn faces; occlusion measured from what stays visible."""
-    boxes, labels = [], []
-    for k, (face, box, area) in enumerate(placed):
+    """WIDER boxes (x, y, w, h), labels and FDDB ellipses (major and minor semi-axis, angle of the major axis in
+    radians, centre x, y) of the drawn faces; occlusion measured from what stays visible."""
+    boxes, labels, ellipses = [], [], []
+    for k, (face, box, area, centre) in enumerate(placed):
         x0, y0, x1, y1 = [int(v) for v in box]
         occluded = 1.0 - np.count_nonzero(ids[y0:y1, x0:x1] == k) / float(area)
         if occluded > MAX_HIDDEN:
@@ -292,12 +294,19 @@ def _annotate(placed, ids):
         row[_COL['invalid']] = occluded > 0.7
         boxes.append((x0, y0, x1 - x0, y1 - y0))
         labels.append(row)
-    return np.array(boxes, np.int64).reshape(-1, 4), np.array(labels, np.int64).reshape(-1, len(LABEL_FIELDS))
+        ellipses.append((face.b, face.a, math.radians(face.angle + 90.), centre[0], centre[1]))  # b: the long axis
+    return (np.array(boxes, np.int64).reshape(-1, 4), np.array(labels, np.int64).reshape(-1, len(LABEL_FIELDS)),
+            np.array(ellipses, np.float64).reshape(-1, 5))
 
 
 def render_image(rng, min_side=320, max_side=1024, min_face=8, max_face=300, max_faces=12, crowd=False):
     """One synthetic scene: (RGB uint8 image, boxes int64 [N, 4] x, y, w, h, labels int64 [N, 6]). A crowd
     scene has CROWD_FACES faces (max_faces unused) of min_face .. min(max_face, CROWD_MAX_FACE) pixels."""
+    return render_scene(rng, min_side, max_side, min_face, max_face, max_faces, crowd)[:3]
+
+
+def render_scene(rng, min_side=320, max_side=1024, min_face=8, max_face=300, max_faces=12, crowd=False):
+    """``render_image`` plus the faces' FDDB ellipses float64 [N, 5] (lib.data.fddb.ELLIPSE_FIELDS order)."""
     width = int(rng.randint(min_side, max_side + 1))
     height = int(np.clip(width * rng.uniform(0.6, 1.35), min(min_side, max_side) * 0.75, max_side))
     img = _background(rng, height, width)
@@ -312,20 +321,29 @@ def render_image(rng, min_side=320, max_side=1024, min_face=8, max_face=300, max
     else:
         n_faces = 0 if rng.rand() < EMPTY_IMAGE_PROB else 1 + min(int(rng.exponential(3.0)), max_faces - 1)
     placed = _draw_faces(rng, img, ids, [_Face(rng, math.exp(rng.uniform(*log_sizes))) for _ in range(n_faces)])
-    for face, box, _ in placed:
+    for _, box, _, _ in placed:
         if rng.rand() < 0.25 and box[3] - box[1] >= 12:
             _occluder(rng, img, ids, box)
     noise = rng.randint(-6, 7, (61, 67, 3)).astype(np.int16)  # sensor grain, tiled
     tiled = np.tile(noise, (height // 61 + 1, width // 67 + 1, 1))[:height, :width]
     img = np.clip(img.astype(np.int16) + tiled, 0, 255).astype(np.uint8)
-    boxes, labels = _annotate(placed, ids)
-    return img, boxes, labels
+    boxes, labels, ellipses = _annotate(placed, ids)
+    return img, boxes, labels, ellipses
 
 
 def image_name(event, index):
     """``0--Parade`` -> ``0--Parade/0_Parade_Parade_0_<index>.jpg`` (the WIDER naming pattern)."""
     number, title = event.split('--', 1)
     return '%s/%s_%s_%s_%s_%d.jpg' % (event, number, title, title, number, index)
+
+
+def write_jpeg(path, img):
+    """Write an RGB image as the synthetic sets' JPEG (quality 92), making its folder."""
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path))
+    _, data = cv2.imencode('.jpg', cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+    with open(path, 'wb') as f:
+        f.write(data.tobytes())
 
 
 def make_split(out_dir, split, num_images, seed, **render_args):
@@ -337,12 +355,7 @@ def make_split(out_dir, split, num_images, seed, **render_args):
         rng = np.random.RandomState([seed, SPLIT_CODES[split], index])
         name = image_name(events[index % len(events)], index)
         img, boxes, labels = render_image(rng, **render_args)
-        path = os.path.join(image_dir, name)
-        if not os.path.isdir(os.path.dirname(path)):
-            os.makedirs(os.path.dirname(path))
-        _, data = cv2.imencode('.jpg', cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
-        with open(path, 'wb') as f:
-            f.write(data.tobytes())
+        write_jpeg(os.path.join(image_dir, name), img)
         images.append(WiderImage(name, boxes, labels, 0))
     images.sort(key=lambda im: (im.name.split('/')[0], int(os.path.splitext(im.name)[0].rsplit('_', 1)[1])))
     write_text(ann_path, format_annotations(images))
