@@ -276,6 +276,52 @@ SCHEMA_COMMENTS = {'MODEL.l2_norm': ' (the L2Norm scales of conv3_3, conv4_3, co
                    'ANCHOR.strides': ' (one per detection level)', 'ANCHOR.sizes': ' (one per detection level)'}
 
 
+def _optional(check):
+    return lambda value: None if value is None else check(value)
+
+
+def _channel_counts(value):
+    """An .arch.json's channels: {pruning group: count >= 1}."""
+    if not isinstance(value, dict):
+        return 'an object {pruning group: channel count >= 1}'
+    for group, count in value.items():
+        if group not in ALL_GROUPS:
+            return 'pruning groups among %s; unknown: %s%s' % (', '.join(ALL_GROUPS[:3]) + ', ...', group,
+                                                            _did_you_mean(str(group), ALL_GROUPS))
+        if _int_at_least(1)(count) is not None:
+            return 'channel counts that are integers >= 1; %s is %r' % (group, count)
+    return None
+
+
+# The fields of an architecture file beside a checkpoint (<ckpt>.arch.json, lib.checkpoint.load_arch) under the
+# rules of the config fields they come from (MODEL.*, DATA.PIXEL_MEAN / PIXEL_STD); None marks a required field.
+ARCH_SCHEMA = {
+    'channels': _channel_counts, 'fpn_dims': _int_or_ints, 'fem_dims': _int_at_least(1), 'fpn': _kind(bool),
+    'dual_mode': _kind(bool), 'maxout': _kind(bool), 'l2_norm': SCHEMA['MODEL']['l2_norm'],
+    'pixel_mean': _optional(SCHEMA['DATA']['PIXEL_MEAN']), 'pixel_std': _optional(SCHEMA['DATA']['PIXEL_STD']),
+}
+ARCH_REQUIRED = ('channels', 'fpn_dims', 'fem_dims')
+
+
+def check_arch_fields(fields, path):
+    """UserError naming ``path`` and the field unless ``fields`` (a parsed .arch.json) holds only known fields, the
+    required ones, each valid under the rules of the config field it comes from."""
+    if not isinstance(fields, dict):
+        raise UserError('%s: holds a JSON %s; expected an object with fields %s'
+                        % (path, type(fields).__name__, ', '.join(sorted(ARCH_SCHEMA))))
+    for field in fields:
+        if field not in ARCH_SCHEMA:
+            raise UserError('%s: unknown field %s%s' % (path, field, _did_you_mean(str(field), list(ARCH_SCHEMA))))
+    for field in ARCH_REQUIRED:
+        if field not in fields:
+            raise UserError('%s: field %s is missing; the file is written by training beside each checkpoint'
+                            % (path, field))
+    for field, check in sorted(ARCH_SCHEMA.items()):
+        expected = check(fields[field]) if field in fields else None
+        if expected is not None:
+            raise UserError('%s: %s = %r: expected %s' % (path, field, fields[field], expected))
+
+
 def _did_you_mean(name, known):
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     return '; did you mean %s?' % close[0] if close else '; known: %s' % ', '.join(sorted(known))

@@ -15,7 +15,7 @@ import tempfile
 
 import tensorflow.compat.v1 as tf
 
-from lib.checkpoint import load_arch
+from lib.checkpoint import load_arch, restore
 from lib.common.errors import UserError
 from lib.common.io import atomic_path, write_json
 from lib.common.outputs import MARKER, made_by
@@ -37,7 +37,7 @@ def _restore(session, ckpt_prefix):
     """Restore every variable of the inference graph; shape or name mismatches become one UserError."""
     saver = tf.train.Saver(var_list=tf.global_variables())
     try:
-        saver.restore(session, ckpt_prefix)
+        restore(session, saver, ckpt_prefix)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
         first_line = str(err.message).strip().split('\n')[0]
         raise UserError('checkpoint %s does not fit the architecture built from the config (%s); check '

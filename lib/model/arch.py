@@ -175,6 +175,23 @@ class Architecture(object):
         aside); False for a slimmed, widened or differently built model of ``other``."""
         return self.channels == other.channels and self.structure() == other.structure()
 
+    def differences(self, other):
+        """What ``self`` changes of ``other``, one 'field: from -> to' text each (the channel counts summed up as
+        one, naming the width_mult they amount to when every layer is scaled alike); [] when the same."""
+        found = ['%s %s -> %s' % (name, "(the config's)" if value is None else value, getattr(self, name))
+                 for name, value in sorted(other.to_dict().items())
+                 if name != 'channels' and getattr(self, name) != value and getattr(self, name) is not None]
+        changed = [group for group in ALL_GROUPS if self.channels[group] != other.channels[group]]
+        if changed:
+            layers = dict(list(BACKBONE_LAYERS.items()) + list(EXTRA_LAYERS.items()))
+            base, first = PRUNABLE_LAYERS[0], changed[0]
+            width = self.channels[base] / float(layers[base])
+            uniform = all(self.channels[name] == scaled(dense, width) for name, dense in layers.items())
+            found.insert(0, '%schannels of %d of %d groups (e.g. %s %d -> %d)' % (
+                'width_mult %g -> %g: ' % (other.channels[base] / float(layers[base]), width) if uniform else '',
+                len(changed), len(ALL_GROUPS), first, other.channels[first], self.channels[first]))
+        return found
+
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 

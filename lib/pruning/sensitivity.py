@@ -66,7 +66,7 @@ class _Probe(object):
                              config.TEST.max_detect)
             self.outputs = [outputs[name] for name in OUTPUT_NAMES]
             self.session = tf.Session(graph=self.graph)
-            tf.train.Saver(var_list=variables).restore(self.session, ckpt_prefix)
+            checkpoint.restore(self.session, tf.train.Saver(var_list=variables), ckpt_prefix)
         self.pad_value = graph_pad_value(self.session)
 
     def mean_loss(self):
