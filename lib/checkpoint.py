@@ -18,8 +18,7 @@ import tensorflow.compat.v1 as tf
 
 from lib.common.errors import UserError
 from lib.common.io import write_text
-from lib.config import check_arch_fields
-from lib.model.arch import Architecture
+from lib.model.arch import Architecture, check_arch_fields
 from lib.model.dsfd import build_dsfd
 
 
