@@ -192,5 +192,32 @@ def test_oversized_image_is_skipped_like_an_unreadable_one(tmp_path, caplog):
         'like an unreadable image (raise the flag to read it)' % path]
     normal = str(tmp_path / 'ok.png')
     cv2.imwrite(normal, np.full((40, 30, 3), 9, np.uint8))
-    assert image_lib.read_image(normal, max_pixels=1200).shape == (40, 30, 3)
-    assert image_lib.read_image(normal, max_pixels=1199) is None
+    assert image_lib.read_image(normal, max_image_pixels=1200).shape == (40, 30, 3)
+    assert image_lib.read_image(normal, max_image_pixels=1199) is None
+
+
+def test_wider_run_writes_an_oversized_image_like_an_unreadable_one(tmp_path):
+    """tools/wider.py on a folder holding a decompression bomb: 0 detections and listed as unreadable, never
+    decoded (the detector is never called); --max_image_pixels is forwarded to --workers processes."""
+    from lib.inference.wider import list_images, run_wider
+    from tools import wider as wider_tool
+    event = tmp_path / 'data' / 'images' / '1--Handshaking'
+    event.mkdir(parents=True)
+    bomb = _bomb(str(event / 'bomb.jpg'))
+    summary = run_wider(None, list_images(str(tmp_path / 'data')), str(tmp_path / 'result'), progress=False)
+    assert summary.unreadable == [bomb] and summary.written == 1
+    with open(str(tmp_path / 'result' / '1--Handshaking' / 'bomb.txt')) as f:
+        assert f.read().split('\n')[:2] == ['bomb', '0']
+    args = wider_tool.parse_args(['--model', 'm.pb', '--data_dir', 'd', '--result', 'r', '--max_image_pixels', '7'])
+    assert args.max_image_pixels == 7
+    argv = wider_tool.worker_argv(args, (0, 2))
+    assert argv[argv.index('--max_image_pixels') + 1] == '7'
+
+
+@pytest.mark.parametrize('value', ['0', '-5', 'lots'])
+def test_max_image_pixels_flag_rejects_a_bad_value(value, capsys):
+    from tools import vis
+    with pytest.raises(SystemExit) as exit_:
+        vis.parse_args(['--model', 'm.pb', '--images', 'i', '--out', 'o', '--max_image_pixels', value])
+    assert exit_.value.code == 2
+    assert "--max_image_pixels: expected an integer >= 1 (width x height), got '%s'" % value in capsys.readouterr().err

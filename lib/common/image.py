@@ -69,18 +69,18 @@ def header_size(data):
     return None
 
 
-def read_image(path, max_pixels=MAX_IMAGE_PIXELS):
+def read_image(path, max_image_pixels=MAX_IMAGE_PIXELS):
     """RGB uint8 [H, W, 3], or None when the file is missing, unreadable, not an image or (its header says) larger
-    than ``max_pixels`` (a warning names the file, its size and the --max_image_pixels flag that raises it)."""
+    than ``max_image_pixels`` (a warning names the file, its size and the --max_image_pixels flag that raises it)."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except (IOError, OSError, ValueError):
         return None
     size = header_size(data)
-    if size and size[0] * size[1] > max_pixels:
+    if size and size[0] * size[1] > max_image_pixels:
         log.warning('%s: its header says %d x %d = %s pixels, above --max_image_pixels %s; skipped like an '
                     'unreadable image (raise the flag to read it)', path, size[0], size[1],
-                    '{:,}'.format(size[0] * size[1]), '{:,}'.format(max_pixels))
+                    '{:,}'.format(size[0] * size[1]), '{:,}'.format(max_image_pixels))
         return None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
