@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 DEFAULT_CONFIG = os.path.join(ROOT, 'mac_config.py')
 
-from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+from lib.common.cli import add_max_image_pixels, main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -55,6 +55,7 @@ def parse_args(argv=None):
                         'eval_tools/ground_truth/*.mat) (default: config.SENSITIVITY.wider_val)')
     parser.add_argument('--json', help='also write the numbers to this JSON file')
     parser.add_argument('--profile', action='store_true', help="cross-check with TF's profiler (2 FLOPs per MAC)")
+    add_max_image_pixels(parser)
     return parser.parse_args(argv)
 
 
@@ -145,7 +146,7 @@ def resolve(args):
         criterion=args.criterion or config.PRUNE.criterion,
         eps=config.PRUNE.eps if args.eps is None else args.eps,
         calib_source=args.calib_source or config.CALIB.source or train_config.DATA.val_txt_path,
-        calib_count=args.calib_images or config.CALIB.num_images,
+        calib_count=args.calib_images or config.CALIB.num_images, max_image_pixels=args.max_image_pixels,
         sensitivity=config.SENSITIVITY, wider_val=wider_val,
         json=args.json, plan=args.plan, profile=args.profile, run_sensitivity=args.sensitivity,
         target_macs=target, write_plan=args.write_plan)
@@ -187,7 +188,7 @@ def checkpoint_kept_arch(settings, dense):
     images = None
     if settings.criterion == 'activation':
         images = calibration_images(settings.calib_source, settings.calib_count, settings.input_size,
-                                    data.PIXEL_MEAN)
+                                    data.PIXEL_MEAN, settings.max_image_pixels)
         how += ', on up to %d calibration images of %s' % (settings.calib_count, settings.calib_source)
     if settings.ratios is None:
         kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD,

@@ -221,3 +221,24 @@ def test_max_image_pixels_flag_rejects_a_bad_value(value, capsys):
         vis.parse_args(['--model', 'm.pb', '--images', 'i', '--out', 'o', '--max_image_pixels', value])
     assert exit_.value.code == 2
     assert "--max_image_pixels: expected an integer >= 1 (width x height), got '%s'" % value in capsys.readouterr().err
+
+
+def test_oversized_calibration_image_is_one_line_naming_it_and_the_flag(tmp_path):
+    """mac.py / sensitivity calibration: an image it cannot use is a one-line error naming it and the flag."""
+    from lib.pruning.calibration import load_letterboxed
+    bomb = _bomb(str(tmp_path / 'bomb.jpg'))
+    with pytest.raises(UserError) as err:
+        load_letterboxed(bomb, [], (64, 64), (0., 0., 0.))
+    assert str(err.value) == ('cannot read image %s (missing, not an image, or above --max_image_pixels 100000000)'
+                              % bomb)
+
+
+@pytest.mark.parametrize('script', ['mac', 'tools.auto_freeze', 'tools.vis', 'tools.wider'])
+def test_every_image_reading_script_has_the_flag(script):
+    import importlib
+    parser_argv = {'mac': [], 'tools.auto_freeze': ['--ckpt_path', 'c', '--output_path', 'o'],
+                   'tools.vis': ['--model', 'm', '--images', 'i', '--out', 'o'],
+                   'tools.wider': ['--model', 'm', '--data_dir', 'd', '--result', 'r']}[script]
+    module = importlib.import_module(script)
+    assert module.parse_args(parser_argv).max_image_pixels == image_lib.MAX_IMAGE_PIXELS
+    assert module.parse_args(parser_argv + ['--max_image_pixels', '12']).max_image_pixels == 12
