@@ -231,10 +231,11 @@ def run_sensitivity(settings, dense):
                         'slim or of another architecture (%s); use the standard checkpoint it was pruned from'
                         % (settings.ckpt, checkpoint.arch_path(settings.ckpt)))
     batches = sensitivity.val_batches(settings.calib_source, config.num_images, settings.input_size, arch,
-                                      train_config)
+                                      train_config, max_image_pixels=settings.max_image_pixels)
     ap_set = None
     if settings.wider_val:  # AP at the training input size, where the detector was trained
-        ap_set = ValSubset(settings.wider_val, config.ap_images, (train_config.DATA.hin, train_config.DATA.win))
+        ap_set = ValSubset(settings.wider_val, config.ap_images, (train_config.DATA.hin, train_config.DATA.win),
+                           max_image_pixels=settings.max_image_pixels)
     result = sensitivity.analyse(settings.ckpt, arch, train_config, batches, settings.input_size, config.ratios,
                                  ap_set=ap_set)
     print(sensitivity.format_table(result))

@@ -233,12 +233,26 @@ def test_oversized_calibration_image_is_one_line_naming_it_and_the_flag(tmp_path
                               % bomb)
 
 
-@pytest.mark.parametrize('script', ['mac', 'tools.auto_freeze', 'tools.vis', 'tools.wider'])
+@pytest.mark.parametrize('script', ['pruned_train', 'mac', 'tools.auto_freeze', 'tools.vis', 'tools.wider'])
 def test_every_image_reading_script_has_the_flag(script):
     import importlib
-    parser_argv = {'mac': [], 'tools.auto_freeze': ['--ckpt_path', 'c', '--output_path', 'o'],
+    parser_argv = {'pruned_train': [], 'mac': [], 'tools.auto_freeze': ['--ckpt_path', 'c', '--output_path', 'o'],
                    'tools.vis': ['--model', 'm', '--images', 'i', '--out', 'o'],
                    'tools.wider': ['--model', 'm', '--data_dir', 'd', '--result', 'r']}[script]
     module = importlib.import_module(script)
     assert module.parse_args(parser_argv).max_image_pixels == image_lib.MAX_IMAGE_PIXELS
     assert module.parse_args(parser_argv + ['--max_image_pixels', '12']).max_image_pixels == 12
+
+
+def test_training_loader_skips_an_oversized_image_like_an_unreadable_one(tmp_path):
+    from lib.data.loader import BatchMaker
+    bomb = _bomb(str(tmp_path / 'bomb.jpg'))
+    normal = str(tmp_path / 'ok.png')
+    cv2.imwrite(normal, np.full((40, 30, 3), 9, np.uint8))
+    boxes = np.array([[1, 1, 20, 20]], np.float32)
+    maker = BatchMaker([(bomb, boxes), (normal, boxes)], (64, 64), False, None, (0., 0., 0.), [16.] * 6, 1200)
+    assert maker.sample(0, np.random.RandomState(0)) is None
+    image, _ = maker.sample(1, np.random.RandomState(0))
+    assert image.shape == (64, 64, 3)
+    assert BatchMaker([(normal, boxes)], (64, 64), False, None, (0., 0., 0.), [16.] * 6, 1199).sample(
+        0, np.random.RandomState(0)) is None
