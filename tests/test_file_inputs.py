@@ -260,44 +260,39 @@ def test_training_loader_skips_an_oversized_image_like_an_unreadable_one(tmp_pat
 
 # ------------------------------------------------------------------------------------ mask and plan files
 
-# (row id, file content, text the one-line error must hold besides the file name)
-MASK_ROWS = [
-    ('unknown_field', {'kept': {'fc6': [0]}, 'critrion': 'l1'}, 'unknown field critrion; did you mean criterion?'),
-    ('unknown_group', {'kept': {'fc8': [0]}}, 'names unknown layers fc8'),
-    ('negative_index', {'kept': {'fc6': [-1]}}, 'kept.fc6'),
-    ('empty_group', {'kept': {'fc6': []}}, 'kept.fc6'),
-    ('no_kept', {'criterion': 'l1'}, 'expected an object with "kept"'),
-]
-
-
-@pytest.mark.parametrize('row, content, message', MASK_ROWS, ids=[r[0] for r in MASK_ROWS])
-def test_bad_mask_file_is_one_line_naming_it(tmp_path, row, content, message):
+def _read_mask(path):
     from lib.pruning.masks import read_mask
-    path = str(tmp_path / 'epoch_1.ckpt.mask.json')
-    with open(path, 'w') as f:
-        json.dump(content, f)
-    with pytest.raises(UserError) as err:
-        read_mask(path)
-    assert path in str(err.value) and message in str(err.value) and '\n' not in str(err.value)
+    read_mask(path)
 
 
-# (row id, plan file content, text the one-line error must hold) for --pruned_ratio=plan.json / TRAIN.pruned_ratio
-PLAN_ROWS = [
-    ('ratio_one', {'fc6': 1.0}, 'every ratio in [0, 1)'),
-    ('ratio_nan', {'fc6': float('nan')}, 'every ratio in [0, 1)'),
-    ('ratio_string', {'fc6': '0.5'}, 'every ratio in [0, 1)'),
-    ('unknown_group', {'fc8': 0.5}, 'unknown: fc8'),
-    ('a_list', [0.5, 0.5], 'holds a JSON list'),
-]
-
-
-@pytest.mark.parametrize('row, content, message', PLAN_ROWS, ids=[r[0] for r in PLAN_ROWS])
-def test_bad_plan_file_is_one_line_naming_it(tmp_path, row, content, message):
+def _read_plan(path):
+    """What pruned_train.py / mac.py do with --pruned_ratio=plan.json (and TRAIN.pruned_ratio = 'plan.json')."""
     from lib.config import check_pruned_ratio
     from lib.model.arch import PRUNABLE_LAYERS
-    path = str(tmp_path / 'plan.json')
+    check_pruned_ratio(path, PRUNABLE_LAYERS, field='--pruned_ratio')
+
+
+# (row id, reader, file name, file content, text the one-line error must hold besides the file name)
+JSON_FILE_ROWS = [
+    ('mask_unknown_field', _read_mask, 'e.ckpt.mask.json', {'kept': {'fc6': [0]}, 'critrion': 'l1'},
+     'unknown field critrion; did you mean criterion?'),
+    ('mask_unknown_group', _read_mask, 'e.ckpt.mask.json', {'kept': {'fc8': [0]}}, 'names unknown layers fc8'),
+    ('mask_negative_index', _read_mask, 'e.ckpt.mask.json', {'kept': {'fc6': [-1]}}, 'kept.fc6'),
+    ('mask_empty_group', _read_mask, 'e.ckpt.mask.json', {'kept': {'fc6': []}}, 'kept.fc6'),
+    ('mask_no_kept', _read_mask, 'e.ckpt.mask.json', {'criterion': 'l1'}, 'expected an object with "kept"'),
+    ('plan_ratio_one', _read_plan, 'plan.json', {'fc6': 1.0}, 'every ratio in [0, 1)'),
+    ('plan_ratio_nan', _read_plan, 'plan.json', {'fc6': float('nan')}, 'every ratio in [0, 1)'),
+    ('plan_ratio_string', _read_plan, 'plan.json', {'fc6': '0.5'}, 'every ratio in [0, 1)'),
+    ('plan_unknown_group', _read_plan, 'plan.json', {'fc8': 0.5}, 'unknown: fc8'),
+    ('plan_a_list', _read_plan, 'plan.json', [0.5, 0.5], 'holds a JSON list'),
+]
+
+
+@pytest.mark.parametrize('row, reader, name, content, message', JSON_FILE_ROWS, ids=[r[0] for r in JSON_FILE_ROWS])
+def test_bad_mask_or_plan_file_is_one_line_naming_it(tmp_path, row, reader, name, content, message):
+    path = str(tmp_path / name)
     with open(path, 'w') as f:
         json.dump(content, f)
     with pytest.raises(UserError) as err:
-        check_pruned_ratio(path, PRUNABLE_LAYERS, field='--pruned_ratio')
+        reader(path)
     assert path in str(err.value) and message in str(err.value) and '\n' not in str(err.value)
