@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 DEFAULT_CONFIG = os.path.join(ROOT, 'mac_config.py')
 
-from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+from lib.common.cli import add_max_image_pixels, main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -57,6 +57,7 @@ def parse_args(argv=None):
                         'eval_tools/ground_truth/*.mat) (default: config.SENSITIVITY.wider_val)')
     parser.add_argument('--json', help='also write the numbers to this JSON file')
     parser.add_argument('--profile', action='store_true', help="cross-check with TF's profiler (2 FLOPs per MAC)")
+    add_max_image_pixels(parser)
     return parser.parse_args(argv)
 
 
@@ -179,6 +180,7 @@ def resolve(args):
         calib_source=args.calib_source or config.CALIB.source or train_config.DATA.val_txt_path,
         calib_count=check_positive_int('--calib_images' if args.calib_images else 'CALIB.num_images',
                                        args.calib_images or config.CALIB.num_images),
+        max_image_pixels=args.max_image_pixels,
         sensitivity=config.SENSITIVITY, wider_val=wider_val,
         json=args.json, plan=args.plan, profile=args.profile, run_sensitivity=args.sensitivity,
         target_macs=target, write_plan=args.write_plan)
@@ -222,7 +224,7 @@ def checkpoint_kept_arch(settings, dense):
     images = None
     if settings.criterion == 'activation':
         images = calibration_images(settings.calib_source, settings.calib_count, settings.input_size,
-                                    data.PIXEL_MEAN)
+                                    data.PIXEL_MEAN, settings.max_image_pixels)
         how += ', on up to %d calibration images of %s' % (settings.calib_count, settings.calib_source)
     if settings.ratios is None:
         kept = select_channels(ckpt, dense, settings.criterion, settings.eps, data.PIXEL_MEAN, data.PIXEL_STD,
@@ -265,10 +267,11 @@ def run_sensitivity(settings, dense):
                         'slim or of another architecture (%s); use the standard checkpoint it was pruned from'
                         % (settings.ckpt, checkpoint.arch_path(settings.ckpt)))
     batches = sensitivity.val_batches(settings.calib_source, config.num_images, settings.input_size, arch,
-                                      train_config)
+                                      train_config, max_image_pixels=settings.max_image_pixels)
     ap_set = None
     if settings.wider_val:  # AP at the training input size, where the detector was trained
-        ap_set = ValSubset(settings.wider_val, config.ap_images, (train_config.DATA.hin, train_config.DATA.win))
+        ap_set = ValSubset(settings.wider_val, config.ap_images, (train_config.DATA.hin, train_config.DATA.win),
+                           max_image_pixels=settings.max_image_pixels)
     result = sensitivity.analyse(settings.ckpt, arch, train_config, batches, settings.input_size, config.ratios,
                                  ap_set=ap_set)
     print(sensitivity.format_table(result))

@@ -14,7 +14,7 @@ import sys
 ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, ROOT)
 
-from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+from lib.common.cli import add_max_image_pixels, main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
 # (flag, config section, type, help): flags that override a config field when given.
 OVERRIDES = [
@@ -43,6 +43,7 @@ def parse_args(argv=None):
                         'from; fail if it holds no checkpoint (sets config.MODEL.resume)')
     parser.add_argument('--continue_train', action='store_true', help="the original's meaning: restore every model "
                         'variable from pretrained_model (strict), then train from step 0 with fresh optimizer state')
+    add_max_image_pixels(parser)
     parser.add_argument('--debug', action='store_true', help='debug logging (lists restored / fresh variable names)')
     return parser.parse_args(argv)
 
@@ -75,7 +76,7 @@ def main(argv=None):
     task = task_from_environment()  # $TF_CONFIG: a cluster (README "Beyond one machine"); None: one process
     if task is not None and task.job == 'ps':
         return run_parameter_server(task, config.TRAIN.worker_timeout_secs)
-    summary = train(config)
+    summary = train(config, max_image_pixels=args.max_image_pixels)
     if 'best_val_loss' not in summary:
         print('worker done at global step %d; the chief holds the checkpoints' % summary['global_step'])
         return

@@ -8,6 +8,7 @@ instead of a model graph; the written checkpoint restores into any graph with th
 import collections
 import glob
 import json
+import logging
 import os
 
 import numpy as np
@@ -15,9 +16,11 @@ import tensorflow.compat.v1 as tf
 
 from lib.common.errors import UserError
 from lib.common.io import temp_dir, write_text
-from lib.model.arch import Architecture
+from lib.model.arch import Architecture, check_arch_fields
 from lib.model.dsfd import build_dsfd
 
+
+log = logging.getLogger(__name__)
 
 OPTIMIZED_DIR = 'optimized'  # where training keeps its best checkpoints (lib.train.checkpoints writes it)
 
@@ -61,14 +64,34 @@ def resolve_checkpoint(path, hint=None):
 
 
 def require_checkpoint(ckpt_prefix, role='checkpoint'):
-    """A UserError unless ``<ckpt_prefix>.index`` exists (``role`` names it in the message)."""
+    """A UserError unless ``<ckpt_prefix>.index`` and every ``.data-*`` shard it needs exist, naming the missing
+    part (``role`` names the checkpoint in the message)."""
+    data = sorted(glob.glob(glob.escape(ckpt_prefix) + '.data-[0-9]*-of-[0-9]*'))
     if not os.path.isfile(ckpt_prefix + '.index'):
+        if data:
+            raise UserError('%s %s: its index file %s.index is missing (%s is there); copy the .index written with '
+                            'it' % (role, ckpt_prefix, ckpt_prefix, os.path.basename(data[0])))
         raise UserError('%s not found: %s (expected %s.index and %s.data-* beside it)'
                         % (role, ckpt_prefix, ckpt_prefix, ckpt_prefix))
+    shards = int(data[0].rsplit('-of-', 1)[1]) if data else 1
+    missing = [name for name in ('%s.data-%05d-of-%05d' % (ckpt_prefix, i, shards) for i in range(shards))
+               if name not in data]
+    if missing:
+        raise UserError('%s %s: its data file %s is missing (the .index is there); copy the checkpoint\'s '
+                        '.data-* file(s) beside its .index' % (role, ckpt_prefix, missing[0]))
+
+
+def _first_line(err):
+    return str(getattr(err, 'message', err)).strip().split('\n')[0][:200]
+
+
+def _corrupt(ckpt_prefix, role, err):
+    return UserError('%s %s: its data file is truncated or corrupt (%s); use another checkpoint, e.g. the '
+                     'previous epoch\'s' % (role, ckpt_prefix, _first_line(err)))
 
 
 def _reader(ckpt_prefix, role):
-    """A checkpoint reader (V2 prefix, or a V1 single file such as TF-slim's vgg_16.ckpt); a missing or
+    """A checkpoint reader (V2 prefix, or a V1 single file such as TF-slim's vgg_16.ckpt); a missing part or an
     unreadable checkpoint is one UserError naming it."""
     if not os.path.isfile(ckpt_prefix):
         require_checkpoint(ckpt_prefix, role)
@@ -76,18 +99,28 @@ def _reader(ckpt_prefix, role):
         return tf.train.load_checkpoint(ckpt_prefix)
     except (tf.errors.OpError, ValueError) as err:
         raise UserError('%s %s: not a readable checkpoint (%s); give a checkpoint prefix such as '
-                        'face_detector/epoch_5.ckpt' % (role, ckpt_prefix, str(err).strip().split('\n')[0][:200]))
+                        'face_detector/epoch_5.ckpt' % (role, ckpt_prefix, _first_line(err)))
 
 
-def read_checkpoint(ckpt_prefix, role='checkpoint'):
-    """{variable name: numpy array} of every variable in the checkpoint, sorted by name."""
+def read_checkpoint(ckpt_prefix, role='checkpoint', names=None):
+    """{variable name: numpy array} of every variable in the checkpoint (or of ``names``), sorted by name."""
     reader = _reader(ckpt_prefix, role)
-    names = sorted(reader.get_variable_to_shape_map())
+    names = sorted(reader.get_variable_to_shape_map() if names is None else names)
     try:
         return collections.OrderedDict((name, reader.get_tensor(name)) for name in names)
     except (tf.errors.OpError, IndexError, ValueError, RuntimeError) as err:
-        raise UserError('%s %s: its data file is truncated or corrupt (%s); use another checkpoint, e.g. the '
-                        'previous epoch\'s' % (role, ckpt_prefix, str(err).strip().split('\n')[0][:200]))
+        raise _corrupt(ckpt_prefix, role, err)
+
+
+def restore(session, saver, ckpt_prefix, role='checkpoint'):
+    """``saver.restore`` with a missing part or a corrupt data file named as such (one UserError); other
+    errors (names, shapes) are the caller's to explain."""
+    if not os.path.isfile(ckpt_prefix):
+        require_checkpoint(ckpt_prefix, role)
+    try:
+        saver.restore(session, ckpt_prefix)
+    except tf.errors.DataLossError as err:
+        raise _corrupt(ckpt_prefix, role, err)
 
 
 def check_readable(ckpt_prefix, role='checkpoint'):
@@ -187,16 +220,24 @@ def save_arch(checkpoint_prefix, arch):
 
 
 def load_arch(checkpoint_prefix, default):
-    """The architecture saved beside the checkpoint, else ``default`` (the config's dense one)."""
+    """The architecture saved beside the checkpoint, else ``default`` (the config's dense one); a field the
+    config would reject (std 0, a mean of 2 values, a channel count < 1, NaN, an unknown field) is one UserError;
+    what it changes of ``default`` (width, structure, normalisation) is logged in one line."""
     path = arch_path(checkpoint_prefix)
     if not os.path.isfile(path):
         return default
     try:
         with open(path) as f:
-            return Architecture.from_dict(json.load(f))
-    except (ValueError, TypeError) as err:
+            fields = json.load(f)
+    except ValueError as err:
         raise UserError('%s is not a valid architecture file (%s); it is written by training beside each '
                         'checkpoint' % (path, err))
+    check_arch_fields(fields, path)
+    arch = Architecture.from_dict(fields)
+    changes = [] if default is None else arch.differences(default)
+    if changes:
+        log.info('%s overrides the config: %s', path, '; '.join(changes))
+    return arch
 
 
 def mask_path(ckpt_prefix):

@@ -5,7 +5,6 @@ UserError naming the field, the value and what is expected. The builders (``dens
 ``anchor_spec``, ``target_assigner``, ``inference_graph``) are the one place a config becomes model objects.
 """
 import ast
-import difflib
 import importlib.util
 import json
 import logging
@@ -15,6 +14,7 @@ import os
 
 from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
+from lib.common.checks import did_you_mean, finite_numbers, int_at_least, int_or_ints, kind, real
 from lib.common.errors import UserError, where
 from lib.common.image import check_input_size
 from lib.model.arch import (ALL_GROUPS, FPN_GROUPS, PRUNABLE_LAYERS, Architecture, group_convs, group_of,
@@ -77,7 +77,7 @@ def check_lr_schedule(values, boundaries, field='TRAIN'):
               'one more value than lr_decay_every_step has boundaries (%d), got %d'
               % (len(boundaries), len(values)))
     for v in values:
-        if not _real(v) or not v > 0:
+        if not real(v) or not v > 0:
             _fail(field + '.lr_value_every_step', values, 'finite learning rates > 0')
     for b in boundaries:
         if isinstance(b, bool) or not isinstance(b, numbers.Integral) or b <= 0:
@@ -94,7 +94,7 @@ def _ratio_dict(ratio, groups, field):
         if name not in known:
             hint = ' (MODEL.fpn is False: no FPN/FEM)' if name in ALL_GROUPS or group_of(name) != name else ''
             _fail(field, ratio, 'keys among the prunable layers and groups%s; unknown: %s%s'
-                  % (hint, name, _did_you_mean(str(name), known)))
+                  % (hint, name, did_you_mean(str(name), known)))
         group = group_of(name)
         if group in values and values[group] != value:
             _fail(field, ratio, 'one ratio per group; %s and another key of group %s differ' % (name, group))
@@ -199,18 +199,6 @@ def as_count(value):
 # ------------------------------------------------------------------------------------------- field schema
 # Each check returns None for a good value, else what was expected (the message's tail).
 
-# The graphs compute in float32 and count in int32: a value beyond these becomes inf or fails there, after the
-# start checks; the checks reject it instead.
-FLOAT32_MAX = 3.4028234663852886e38
-INT32_MAX = 2 ** 31 - 1
-
-
-def _real(value):
-    """A number that stays finite in float32 (not inf, NaN, or beyond float32's range)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and \
-        abs(value) <= FLOAT32_MAX
-
-
 def _counts(check):
     """Marks ``check`` as the check of a field that holds counts: check_fields applies as_count first."""
     check.counts = True
@@ -222,18 +210,14 @@ def _checked_later():
     return lambda value: None
 
 
-def _int_at_least(minimum):
-    def check(value):
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-        if ok and value > INT32_MAX:
-            return 'an integer in [%d, %d] (the graphs count in int32)' % (minimum, INT32_MAX)
-        return None if ok else 'an integer >= %d' % minimum
-    return _counts(check)
+def _count_at_least(minimum):
+    """int_at_least for a count field (an integral float is the count it writes)."""
+    return _counts(int_at_least(minimum))
 
 
 def _number_in(low, high, low_open=False, high_open=False, what='a finite number'):
     def check(value):
-        ok = _real(value) and (value > low if low_open else value >= low) and \
+        ok = real(value) and (value > low if low_open else value >= low) and \
             (high is None or (value < high if high_open else value <= high))
         return None if ok else '%s in %s%s, %s%s' % (what, '(' if low_open else '[', low,
                                                      'inf' if high is None else high,
@@ -241,18 +225,10 @@ def _number_in(low, high, low_open=False, high_open=False, what='a finite number
     return check
 
 
-def _numbers(count, positive=False):
-    def check(value):
-        ok = isinstance(value, (list, tuple)) and len(value) == count and all(_real(v) for v in value) and \
-            (not positive or all(v > 0 for v in value))
-        return None if ok else '%d finite numbers%s' % (count, ' > 0' if positive else '')
-    return check
-
-
 def _positive_ints(count):
     def check(value):
         ok = isinstance(value, (list, tuple)) and len(value) == count and \
-            all(_int_at_least(1)(v) is None for v in value)
+            all(int_at_least(1)(v) is None for v in value)
         return None if ok else '%d integers >= 1' % count
     return _counts(check)
 
@@ -262,25 +238,12 @@ def _one_of(*choices):
         ' or '.join(repr(c) for c in choices)
 
 
-def _kind(*types, **extra):
-    name = extra.get('name') or ' or '.join(t.__name__ if t is not type(None) else 'None' for t in types)
-    return lambda value: None if isinstance(value, types) else name
-
-
-@_counts
-def _int_or_ints(value):
-    """MODEL.fpn_dims: one channel count or one per level (the network decides how many)."""
-    if _int_at_least(1)(value) is None:
-        return None
-    ok = isinstance(value, (list, tuple)) and value and all(_int_at_least(1)(v) is None for v in value)
-    return None if ok else 'an integer >= 1 or a list of them'
-
-
+_count_or_counts = _counts(lambda value: int_or_ints(value))  # MODEL.fpn_dims
 NUM_LEVELS = 6  # DSFD's detection levels: one anchor stride and size each
 SCHEMA = {
     'TRAIN': {
-        'num_gpu': _int_at_least(1), 'process_num': _int_at_least(0), 'prefetch_size': _int_at_least(1),
-        'batch_size': _int_at_least(1), 'epoch': _int_at_least(1), 'log_interval': _int_at_least(1),
+        'num_gpu': _count_at_least(1), 'process_num': _count_at_least(0), 'prefetch_size': _count_at_least(1),
+        'batch_size': _count_at_least(1), 'epoch': _count_at_least(1), 'log_interval': _count_at_least(1),
         'rolling_checkpoint_secs': _number_in(0, None), 'lr_value_every_step': _checked_later(),
         'lr_decay_every_step': _counts(_checked_later()),
         'optimizer': _one_of('momentum', 'adam'), 'momentum': _number_in(0, 1, high_open=True),
@@ -288,29 +251,29 @@ SCHEMA = {
         'worker_timeout_secs': _number_in(0, None, low_open=True, what='a number of seconds'),
         'pruned_alpha': _number_in(0, None),
         'pruned_loss': _one_of('activation', 'activation_per_image', 'group_lasso'),
-        'pruned_ratio': _checked_later(), 'round_to': _int_at_least(1),
+        'pruned_ratio': _checked_later(), 'round_to': _count_at_least(1),
     },
     'DATA': {
-        'root_path': _kind(str), 'train_txt_path': _kind(str), 'val_txt_path': _kind(str),
-        'hin': _counts(_checked_later()), 'win': _counts(_checked_later()), 'PIXEL_MEAN': _numbers(3),
-        'PIXEL_STD': _numbers(3, positive=True), 'seed': _int_at_least(0),
+        'root_path': kind(str), 'train_txt_path': kind(str), 'val_txt_path': kind(str),
+        'hin': _counts(_checked_later()), 'win': _counts(_checked_later()), 'PIXEL_MEAN': finite_numbers(3),
+        'PIXEL_STD': finite_numbers(3, positive=True), 'seed': _count_at_least(0),
     },
     'ANCHOR': {
-        'strides': _positive_ints(NUM_LEVELS), 'sizes': _numbers(NUM_LEVELS, positive=True),
+        'strides': _positive_ints(NUM_LEVELS), 'sizes': finite_numbers(NUM_LEVELS, positive=True),
         'aspect_ratio': _number_in(0, None, low_open=True), 'first_shot_scale': _number_in(0, None, low_open=True),
         'positive_iou': _number_in(0, 1, low_open=True, what='an IoU'), 'encode_scale': _number_in(0, None, low_open=True),
         'neg_pos_ratio': _number_in(0, None, low_open=True),  # a real ratio, as the original's
     },
     'MODEL': {
-        'model_path': _kind(str), 'pretrained_model': _kind(str, type(None)), 'decimate_imagenet_fc': _kind(bool),
-        'continue_train': _kind(bool), 'resume': _kind(bool), 'max_to_keep': _int_at_least(1), 'net_structure': _one_of('vgg_16'),
-        'fpn': _kind(bool), 'dual_mode': _kind(bool), 'maxout': _kind(bool),
-        'l2_norm': _numbers(3, positive=True), 'fpn_dims': _int_or_ints, 'fem_dims': _int_at_least(1),
+        'model_path': kind(str), 'pretrained_model': kind(str, type(None)), 'decimate_imagenet_fc': kind(bool),
+        'continue_train': kind(bool), 'resume': kind(bool), 'max_to_keep': _count_at_least(1), 'net_structure': _one_of('vgg_16'),
+        'fpn': kind(bool), 'dual_mode': kind(bool), 'maxout': kind(bool),
+        'l2_norm': finite_numbers(3, positive=True), 'fpn_dims': _count_or_counts, 'fem_dims': _count_at_least(1),
         'width_mult': _number_in(0, None, low_open=True),
     },
     'TEST': {
         'score_thres': _number_in(0, 1, what='a score'), 'iou_thres': _number_in(0, 1, low_open=True, what='an IoU'),
-        'max_detect': _int_at_least(1),
+        'max_detect': _count_at_least(1),
     },
 }
 # Fields a config may omit (configs written before the field existed), with the value they then take.
@@ -319,9 +282,6 @@ SCHEMA_COMMENTS = {'MODEL.l2_norm': ' (the L2Norm scales of conv3_3, conv4_3, co
                    'ANCHOR.strides': ' (one per detection level)', 'ANCHOR.sizes': ' (one per detection level)'}
 
 
-def _did_you_mean(name, known):
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return '; did you mean %s?' % close[0] if close else '; known: %s' % ', '.join(sorted(known))
 
 
 def check_fields(config, schema=SCHEMA):
@@ -330,7 +290,7 @@ def check_fields(config, schema=SCHEMA):
     A missing field of SCHEMA_DEFAULTS is set to its default."""
     for section in config:
         if section not in schema:
-            raise UserError('config.%s: unknown config section%s' % (section, _did_you_mean(section, list(schema))))
+            raise UserError('config.%s: unknown config section%s' % (section, did_you_mean(section, list(schema))))
     for section, fields in sorted(schema.items()):
         values = config.get(section)
         if not isinstance(values, dict):
@@ -338,7 +298,7 @@ def check_fields(config, schema=SCHEMA):
                             'pruned_train_config.py' % section)
         for field in values:
             if field not in fields:
-                raise UserError('config.%s.%s: unknown field%s' % (section, field, _did_you_mean(field, list(fields))))
+                raise UserError('config.%s.%s: unknown field%s' % (section, field, did_you_mean(field, list(fields))))
         for field, check in sorted(fields.items()):
             if field not in values and '%s.%s' % (section, field) in SCHEMA_DEFAULTS:
                 values[field] = SCHEMA_DEFAULTS['%s.%s' % (section, field)]

@@ -92,10 +92,11 @@ class _Recorder(object):
     """Stands in for train() and setup_logging() in main(): keeps what they were given."""
 
     def __init__(self):
-        self.configs, self.levels = [], []
+        self.configs, self.levels, self.max_image_pixels = [], [], []
 
-    def train(self, config, devices=None):
+    def train(self, config, devices=None, max_image_pixels=None):
         self.configs.append(config)
+        self.max_image_pixels.append(max_image_pixels)
         return {'best_val_loss': 0., 'best_checkpoint': None, 'last_checkpoint': None}
 
 
@@ -107,13 +108,14 @@ def test_flags_and_debug_reach_train(pruned_train, monkeypatch, capsys):
     monkeypatch.setattr(trainer, 'train', recorder.train)
     monkeypatch.setattr(pruned_train, 'setup_logging', recorder.levels.append)
     pruned_train.main(['--debug', '--batch_size=4', '--num_gpu=2', '--process_num=0', '--pruned_loss=group_lasso',
-                       '--continue_train'])
+                       '--continue_train', '--max_image_pixels=5000'])
     pruned_train.main([])
     assert recorder.levels == [logging.DEBUG, logging.INFO]
     flagged, plain = [(c.TRAIN.batch_size, c.TRAIN.num_gpu, c.TRAIN.process_num, c.TRAIN.pruned_loss,
                        c.MODEL.continue_train) for c in recorder.configs]
     assert flagged == (4, 2, 0, 'group_lasso', True)
     assert plain == (8, 1, 2, 'activation', False)
+    assert recorder.max_image_pixels == [5000, 100 * 1000 * 1000]
     assert 'best val loss 0.000' in capsys.readouterr().out
 
 

@@ -16,7 +16,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
+from lib.common.cli import add_max_image_pixels, main_entry, setup_tensorflow  # noqa: E402
 
 PB_NAME = 'detector.pb'
 ONNX_NAME = 'detector.onnx'
@@ -54,7 +54,7 @@ def calibration_set(args, config):
     if args.calib_images < 1:
         raise UserError('--calib_images=%d: int8 needs at least one calibration image' % args.calib_images)
     source = args.calib_source or config.DATA.val_txt_path
-    images = [read_image(path) for path, _ in calibration_samples(source, args.calib_images)]
+    images = [read_image(path, args.max_image_pixels) for path, _ in calibration_samples(source, args.calib_images)]
     images = [image for image in images if image is not None]
     if not images:
         raise UserError('none of the first %d calibration images of %s is readable' % (args.calib_images, source))
@@ -88,6 +88,7 @@ def parse_args(argv=None):
                         help='write into an existing non-empty --output_path this tool did not make')
     parser.add_argument('--config', default=os.path.join(ROOT, 'pruned_train_config.py'),
                         help='config module (model structure, anchors, TEST thresholds)')
+    add_max_image_pixels(parser)
     return parser.parse_args(argv)
 
 

@@ -9,7 +9,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.common.cli import main_entry, setup_tensorflow  # noqa: E402
+from lib.common.cli import add_max_image_pixels, main_entry, setup_tensorflow  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -22,6 +22,7 @@ def parse_args(argv=None):
     parser.add_argument('--overwrite', action='store_true',
                         help='write into an existing non-empty --out this tool did not make')
     parser.add_argument('--show', action='store_true', help='also show each image in a window (any key: next)')
+    add_max_image_pixels(parser)
     return parser.parse_args(argv)
 
 
@@ -54,7 +55,7 @@ def main(argv=None):
     root = args.images if os.path.isdir(args.images) else os.path.dirname(args.images)
     with FaceDetector(args.model, threads=args.threads) as detector:
         for path in paths:
-            image = read_image(path)
+            image = read_image(path, args.max_image_pixels)
             if image is None:
                 print('skipped (unreadable): %s' % path)
                 continue

@@ -20,7 +20,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: E402
+from lib.common.cli import add_max_image_pixels, main_entry, setup_logging, setup_tensorflow  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,6 +54,7 @@ def parse_args(argv=None):
     parser.add_argument('--workers', type=int, default=1,
                         help='run this many processes here, each on a shard of the images (default: 1)')
     parser.add_argument('--no_progress', action='store_true', help='no progress bar')
+    add_max_image_pixels(parser)
     return parser.parse_args(argv)
 
 
@@ -69,6 +70,7 @@ def worker_argv(args, shard):
     """The command line of one --workers process: these arguments on ``shard`` (index, count)."""
     argv = ['--model', args.model, '--data_dir', args.data_dir, '--result', args.result,
             '--max_boxes', str(args.max_boxes), '--score', repr(args.score), '--shard', '%d/%d' % shard,
+            '--max_image_pixels', str(args.max_image_pixels),
             '--no_progress']
     for flag in ('list_file', 'max_size', 'threads'):
         if getattr(args, flag) is not None:
@@ -137,7 +139,7 @@ def main(argv=None):
     with FaceDetector(args.model, threads=args.threads) as detector:
         summary = run_wider(detector, items, args.result, args.score, args.max_size, args.multi_scale, args.flip,
                             args.skip_existing, progress=not args.no_progress, max_boxes=args.max_boxes,
-                            original=original)
+                            original=original, max_image_pixels=args.max_image_pixels)
     rate = summary.written / summary.seconds if summary.seconds > 0 else 0.
     print('wrote %d result files to %s in %.1f s (%.2f images/s)%s'
           % (summary.written, args.result, summary.seconds, rate,

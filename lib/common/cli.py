@@ -1,4 +1,5 @@
 """What every entry script does first: quiet TensorFlow, graph mode, and user errors without tracebacks."""
+import argparse
 import errno
 import functools
 import logging
@@ -69,3 +70,21 @@ def main_entry(func=None, kept=None):
                              % (where, after))
             sys.exit(1)
     return wrapper
+
+
+def add_max_image_pixels(parser):
+    """The --max_image_pixels flag of every script that reads images: lib.common.image.read_image skips an image
+    whose header declares more pixels, like an unreadable one, before decoding it."""
+    from lib.common.image import MAX_IMAGE_PIXELS
+
+    def pixels(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError('expected an integer >= 1 (width x height), got %r' % text)
+        return value
+    parser.add_argument('--max_image_pixels', type=pixels, default=MAX_IMAGE_PIXELS,
+                        help='skip (like an unreadable one) an image whose header declares more pixels than this '
+                             '(default %d: 100 megapixels; WIDER\'s largest is under 3)' % MAX_IMAGE_PIXELS)

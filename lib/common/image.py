@@ -9,8 +9,10 @@ ratio and pads right and bottom with the pixel mean; ``Letterbox.to_original`` i
 validation, calibration and FaceDetector all go through it.
 """
 import collections
+import logging
 import math
 import os
+import struct
 
 import cv2
 import numpy as np
@@ -19,6 +21,13 @@ from lib.common.errors import UserError
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 STRIDE = 32  # the network's largest stride: input sides are multiples of it
+# The largest image read by default (width x height from its header): 100 megapixels, 300 MB decoded, far above
+# WIDER FACE's largest image (1024 wide, under 3 megapixels); --max_image_pixels raises it.
+MAX_IMAGE_PIXELS = 100 * 1000 * 1000
+# JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): their segment holds the image size.
+JPEG_FRAME_MARKERS = (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF)
+
+log = logging.getLogger(__name__)
 
 
 def is_image_file(path):
@@ -32,11 +41,46 @@ def image_files(folder):
                   if is_image_file(name))
 
 
-def read_image(path):
-    """RGB uint8 [H, W, 3], or None when the file is missing, unreadable or not an image."""
+def header_size(data):
+    """(width, height) that a JPEG, PNG or BMP header (bytes) declares, None for another or a broken header.
+
+    Read before decoding, so that a small file claiming a huge image is refused without allocating it (OpenCV's
+    own OPENCV_IO_MAX_IMAGE_PIXELS is read once per process, 2**30 by default, and cannot follow a flag)."""
+    data = bytes(data[:1 << 20])  # SOF follows the APP segments (each < 64 KB)
+    if data[:8] == b'\x89PNG\r\n\x1a\n' and data[12:16] == b'IHDR':
+        return struct.unpack('>II', data[16:24])
+    if data[:2] == b'BM' and len(data) >= 26:
+        width, height = struct.unpack('<ii', data[18:26])
+        return abs(width), abs(height)
+    if data[:2] != b'\xff\xd8':
+        return None
+    pos = 2
+    while pos + 9 < len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in JPEG_FRAME_MARKERS:
+            height, width = struct.unpack('>HH', data[pos + 5:pos + 9])
+            return width, height
+        pos += 2 if 0xD0 <= marker <= 0xD8 or marker == 0x01 else 2 + struct.unpack('>H', data[pos + 2:pos + 4])[0]
+    return None
+
+
+def read_image(path, max_image_pixels=MAX_IMAGE_PIXELS):
+    """RGB uint8 [H, W, 3], or None when the file is missing, unreadable, not an image or (its header says) larger
+    than ``max_image_pixels`` (a warning names the file, its size and the --max_image_pixels flag that raises it)."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except (IOError, OSError, ValueError):
+        return None
+    size = header_size(data)
+    if size and size[0] * size[1] > max_image_pixels:
+        log.warning('%s: its header says %d x %d = %s pixels, above --max_image_pixels %s; skipped like an '
+                    'unreadable image (raise the flag to read it)', path, size[0], size[1],
+                    '{:,}'.format(size[0] * size[1]), '{:,}'.format(max_image_pixels))
         return None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

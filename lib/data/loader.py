@@ -21,7 +21,7 @@ import traceback
 import cv2
 import numpy as np
 
-from lib.common.image import letterbox, read_image
+from lib.common.image import MAX_IMAGE_PIXELS, letterbox, read_image
 from lib.data.augment import augment_train
 
 log = logging.getLogger(__name__)
@@ -35,18 +35,20 @@ class WorkerError(RuntimeError):
 class BatchMaker(object):
     """Turns sample indices into a batch dict; runs in the parent (process_num=0) or in a worker."""
 
-    def __init__(self, samples, input_size, training, target_fn, pixel_mean, anchor_sizes):
+    def __init__(self, samples, input_size, training, target_fn, pixel_mean, anchor_sizes,
+                 max_image_pixels=MAX_IMAGE_PIXELS):
         self.samples = samples
         self.input_size = input_size
         self.training = training
         self.target_fn = target_fn
         self.pixel_mean = pixel_mean
         self.anchor_sizes = anchor_sizes
+        self.max_image_pixels = max_image_pixels
 
     def sample(self, index, rng):
         """(image, boxes) ready for the network, or None when the image cannot be read."""
         path, boxes = self.samples[index]
-        image = read_image(path)
+        image = read_image(path, self.max_image_pixels)
         if image is None:
             log.warning('skipping unreadable image %s', path)
             return None
@@ -173,7 +175,7 @@ class BatchLoader(object):
     """Batches of (augmented) images, boxes and anchor targets; see the module docstring."""
 
     def __init__(self, samples, batch_size, input_size, training, *, pixel_mean, anchor_sizes, target_fn=None,
-                 process_num=0, prefetch_size=8, seed=0, shard=(0, 1)):
+                 process_num=0, prefetch_size=8, seed=0, shard=(0, 1), max_image_pixels=MAX_IMAGE_PIXELS):
         """samples: list of (image_path, boxes float32 [N,4] x1,y1,x2,y2 pixels). input_size: (h, w).
         training: augment + shuffle + drop the last partial batch; else letterbox only, fixed order, keep all.
         pixel_mean: the padding colour (the model's normalisation mean); anchor_sizes: the model's anchor sizes
@@ -183,7 +185,8 @@ class BatchLoader(object):
         shard: (index, count) of a training cluster (lib.train.distributed): step s of an epoch trains the
         global batch order[s*B*count:(s+1)*B*count] and this loader yields its index-th slice of B samples, so
         the workers read disjoint shards that together cover the epoch. In a cluster the order keeps the images
-        found unreadable (each process learns of them separately); the batch maker replaces them."""
+        found unreadable (each process learns of them separately); the batch maker replaces them.
+        max_image_pixels: an image whose header declares more pixels is unreadable (never decoded)."""
         if batch_size < 1 or process_num < 0 or prefetch_size < 1 or not 0 <= shard[0] < shard[1]:
             raise ValueError('need batch_size >= 1, process_num >= 0, prefetch_size >= 1, 0 <= shard index < count')
         self.shard = (int(shard[0]), int(shard[1]))
@@ -195,7 +198,7 @@ class BatchLoader(object):
         self.bad = set()  # indices of unreadable images; left out of later epochs
         input_size = tuple(int(v) for v in input_size)
         self._maker = BatchMaker(self.samples, input_size, self.training, target_fn, tuple(pixel_mean),
-                                 tuple(anchor_sizes))
+                                 tuple(anchor_sizes), max_image_pixels)
         self._quota = max(1, prefetch_size // max(1, self.process_num))
         self._workers, self._outstanding, self._sent = [], [], []
         if self.process_num:

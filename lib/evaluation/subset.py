@@ -8,7 +8,7 @@ would drag every AP down alike.
 import os
 
 from lib.common.errors import UserError
-from lib.common.image import read_image
+from lib.common.image import MAX_IMAGE_PIXELS, read_image
 from lib.evaluation.ground_truth import load_ground_truth, restrict_ground_truth, val_images
 from lib.evaluation.protocol import average_precision, overlap_kernel
 
@@ -21,7 +21,7 @@ class ValSubset(object):
     ``average_precision(detect_batch)`` scores ``detect_batch(images, score_threshold, input_size)`` on them
     at ``input_size`` (letterboxed, as FaceDetector does)."""
 
-    def __init__(self, root, count, input_size, batch_size=4):
+    def __init__(self, root, count, input_size, batch_size=4, max_image_pixels=MAX_IMAGE_PIXELS):
         gt_dir = os.path.join(root, GT_SUBDIR)
         gt_mat = os.path.join(gt_dir, 'wider_face_val.mat')
         if not os.path.isfile(gt_mat):
@@ -30,7 +30,7 @@ class ValSubset(object):
                             % (root, gt_mat, VAL_SUBDIR, GT_SUBDIR))
         overlap_kernel()  # fail now, not after the first variant, when the extension is not built
         self.images = val_images(gt_mat)[:count]
-        self.pixels = [_read(os.path.join(root, VAL_SUBDIR, 'images', event, name + '.jpg'))
+        self.pixels = [_read(os.path.join(root, VAL_SUBDIR, 'images', event, name + '.jpg'), max_image_pixels)
                        for event, name in self.images]
         self.gt = restrict_ground_truth(load_ground_truth(gt_dir), self.images)
         self.input_size = tuple(input_size)
@@ -49,8 +49,9 @@ class ValSubset(object):
         return average_precision(self.detections(detect_batch), self.gt)
 
 
-def _read(path):
-    image = read_image(path)
+def _read(path, max_image_pixels):
+    image = read_image(path, max_image_pixels)
     if image is None:
-        raise UserError('cannot read WIDER val image %s (missing or not an image)' % path)
+        raise UserError('cannot read WIDER val image %s (missing, not an image, or above --max_image_pixels %d)'
+                        % (path, max_image_pixels))
     return image

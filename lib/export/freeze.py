@@ -13,7 +13,7 @@ import os
 
 import tensorflow.compat.v1 as tf
 
-from lib.checkpoint import load_arch
+from lib.checkpoint import load_arch, restore
 from lib.common.errors import UserError
 from lib.common.io import atomic_path, temp_dir, write_json
 from lib.common.outputs import MARKER, check_parent_writable, made_by
@@ -35,7 +35,7 @@ def _restore(session, ckpt_prefix):
     """Restore every variable of the inference graph; shape or name mismatches become one UserError."""
     saver = tf.train.Saver(var_list=tf.global_variables())
     try:
-        saver.restore(session, ckpt_prefix)
+        restore(session, saver, ckpt_prefix)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as err:
         first_line = str(err.message).strip().split('\n')[0]
         raise UserError('checkpoint %s does not fit the architecture built from the config (%s); check '

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from lib.anchors.matcher import iou_matrix
 from lib.common.errors import UserError
 from lib.common.io import write_text
-from lib.common.image import is_image_file, read_image, resize_image
+from lib.common.image import MAX_IMAGE_PIXELS, is_image_file, read_image, resize_image
 from lib.data.sample_list import read_sample_list
 from lib.evaluation.ground_truth import val_images
 from lib.evaluation.results import result_path, write_result
@@ -208,15 +208,16 @@ def detect_original(detector, image, score_threshold, max_boxes=None):
 
 # ------------------------------------------------------------------------------------------------ the run
 
-def prefetch_images(items, queue_size=16):
-    """Yield (item, RGB image or None) while a background thread decodes the next ``queue_size`` images."""
+def prefetch_images(items, queue_size=16, max_image_pixels=MAX_IMAGE_PIXELS):
+    """Yield (item, RGB image or None) while a background thread decodes the next ``queue_size`` images (None for
+    an unreadable one or one above ``max_image_pixels``)."""
     pending = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     done = object()
 
     def decode_all():
         for item in items:
-            entry = (item, read_image(item.path))
+            entry = (item, read_image(item.path, max_image_pixels))
             while not stop.is_set():
                 try:
                     pending.put(entry, timeout=0.1)
@@ -254,8 +255,10 @@ def _has_good_result(result_dir, item):
 
 
 def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAULT_MAX_PIXELS, multi_scale=False,
-              flip=False, skip_existing=False, progress=True, max_boxes=None, original=False):
-    """Detect every image of ``items`` and write its result file; unreadable images get 0 detections.
+              flip=False, skip_existing=False, progress=True, max_boxes=None, original=False,
+              max_image_pixels=MAX_IMAGE_PIXELS):
+    """Detect every image of ``items`` and write its result file; unreadable images (and those whose header
+    declares more than ``max_image_pixels``) get 0 detections.
 
     ``skip_existing`` leaves images whose result file exists untouched (resume a killed run), except those written
     for an unreadable image (marked by ``<result>.unreadable`` beside it), which are tried again; ``max_boxes``
@@ -270,7 +273,7 @@ def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAUL
     unreadable = []
     start = time.time()
     bar = tqdm(total=len(items), unit='img', desc='detect', disable=not progress)
-    for item, image in prefetch_images(items):
+    for item, image in prefetch_images(items, max_image_pixels=max_image_pixels):
         if image is None:
             unreadable.append(item.path)
             log.warning('cannot read %s; writing 0 detections', item.path)

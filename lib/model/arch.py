@@ -8,6 +8,7 @@ import collections
 import json
 import numbers
 
+from lib.common.checks import did_you_mean, finite_numbers, int_at_least, int_or_ints, kind, optional
 from lib.common.errors import UserError
 
 # The prunable layers in registry order (the order of config.TRAIN.pruned_ratio) with their dense widths.
@@ -176,6 +177,23 @@ class Architecture(object):
         return self.structure() == other.structure() and \
             all(self.channels[name] == other.channels[name] for name in self.groups)
 
+    def differences(self, other):
+        """What ``self`` changes of ``other``, one 'field: from -> to' text each (the channel counts summed up as
+        one, naming the width_mult they amount to when every layer is scaled alike); [] when the same."""
+        found = ['%s %s -> %s' % (name, "(the config's)" if value is None else value, getattr(self, name))
+                 for name, value in sorted(other.to_dict().items())
+                 if name != 'channels' and getattr(self, name) != value and getattr(self, name) is not None]
+        changed = [group for group in ALL_GROUPS if self.channels[group] != other.channels[group]]
+        if changed:
+            layers = dict(list(BACKBONE_LAYERS.items()) + list(EXTRA_LAYERS.items()))
+            base, first = PRUNABLE_LAYERS[0], changed[0]
+            width = self.channels[base] / float(layers[base])
+            uniform = all(self.channels[name] == scaled(dense, width) for name, dense in layers.items())
+            found.insert(0, '%schannels of %d of %d groups (e.g. %s %d -> %d)' % (
+                'width_mult %g -> %g: ' % (other.channels[base] / float(layers[base]), width) if uniform else '',
+                len(changed), len(ALL_GROUPS), first, other.channels[first], self.channels[first]))
+        return found
+
     def to_dict(self):
         return {name: getattr(self, name) for name in self.FIELDS}
 
@@ -210,3 +228,45 @@ def fpn_levels(fpn_dims):
         return [int(d) for d in fpn_dims[:3]]
     raise UserError('MODEL.fpn_dims = %r: expected an int > 0 or a list of at least 3 ints > 0 (the original\'s '
                     '[256, 512, 512, 1024, 512, 256]; only the first three are used)' % (fpn_dims,))
+
+
+def channel_counts(value):
+    """An .arch.json's channels: {pruning group: count >= 1}."""
+    if not isinstance(value, dict):
+        return 'an object {pruning group: channel count >= 1}'
+    for group, count in value.items():
+        if group not in ALL_GROUPS:
+            return 'pruning groups among %s; unknown: %s%s' % (', '.join(ALL_GROUPS[:3]) + ', ...', group,
+                                                            did_you_mean(str(group), ALL_GROUPS))
+        if int_at_least(1)(count) is not None:
+            return 'channel counts that are integers >= 1; %s is %r' % (group, count)
+    return None
+
+
+# The fields of an architecture file beside a checkpoint (<ckpt>.arch.json, lib.checkpoint.load_arch) under the
+# rules of the config fields they come from (lib.config.SCHEMA: MODEL.*, DATA.PIXEL_MEAN / PIXEL_STD).
+ARCH_SCHEMA = {
+    'channels': channel_counts, 'fpn_dims': int_or_ints, 'fem_dims': int_at_least(1), 'fpn': kind(bool),
+    'dual_mode': kind(bool), 'maxout': kind(bool), 'l2_norm': finite_numbers(3, positive=True),
+    'pixel_mean': optional(finite_numbers(3)), 'pixel_std': optional(finite_numbers(3, positive=True)),
+}
+ARCH_REQUIRED = ('channels', 'fpn_dims', 'fem_dims')
+
+
+def check_arch_fields(fields, path):
+    """UserError naming ``path`` and the field unless ``fields`` (a parsed .arch.json) holds only known fields, the
+    required ones, each valid under the rules of the config field it comes from."""
+    if not isinstance(fields, dict):
+        raise UserError('%s: holds a JSON %s; expected an object with fields %s'
+                        % (path, type(fields).__name__, ', '.join(sorted(ARCH_SCHEMA))))
+    for field in fields:
+        if field not in ARCH_SCHEMA:
+            raise UserError('%s: unknown field %s%s' % (path, field, did_you_mean(str(field), list(ARCH_SCHEMA))))
+    for field in ARCH_REQUIRED:
+        if field not in fields:
+            raise UserError('%s: field %s is missing; the file is written by training beside each checkpoint'
+                            % (path, field))
+    for field, check in sorted(ARCH_SCHEMA.items()):
+        expected = check(fields[field]) if field in fields else None
+        if expected is not None:
+            raise UserError('%s: %s = %r: expected %s' % (path, field, fields[field], expected))

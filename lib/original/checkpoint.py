@@ -114,8 +114,7 @@ def convert_checkpoint(ckpt_prefix, out_prefix, pixel_mean=ORIGINAL_PIXEL_MEAN, 
         raise UserError('%s.index or its .arch.json exists already; choose a new --output_path (nothing is '
                         'overwritten)' % out_prefix)
     conversion = plan_conversion(ckpt_prefix, checkpoint.read_shapes(ckpt_prefix))
-    reader = tf.train.NewCheckpointReader(ckpt_prefix)
-    values = collections.OrderedDict((name, reader.get_tensor(name)) for name in conversion.mapped)
+    values = checkpoint.read_checkpoint(ckpt_prefix, names=conversion.mapped)
     checkpoint.write_checkpoint(values, out_prefix)
     arch = conversion.arch.with_normalisation(pixel_mean, pixel_std)
     save_arch(out_prefix, arch)

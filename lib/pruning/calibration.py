@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from lib.common.errors import UserError
-from lib.common.image import IMAGE_EXTENSIONS, image_files, letterbox, read_image
+from lib.common.image import IMAGE_EXTENSIONS, MAX_IMAGE_PIXELS, image_files, letterbox, read_image
 from lib.data.sample_list import read_sample_list
 
 
@@ -34,16 +34,17 @@ def calibration_samples(source, count):
     return samples[:count]
 
 
-def load_letterboxed(path, boxes, input_size, pixel_mean):
+def load_letterboxed(path, boxes, input_size, pixel_mean, max_image_pixels=MAX_IMAGE_PIXELS):
     """(RGB uint8 [H, W, 3] letterboxed into input_size (H, W), boxes [N, 4] mapped into it)."""
-    image = read_image(path)
+    image = read_image(path, max_image_pixels)
     if image is None:
-        raise UserError('cannot read image %s (missing or not an image)' % path)
+        raise UserError('cannot read image %s (missing, not an image, or above --max_image_pixels %d)'
+                        % (path, max_image_pixels))
     out, mapped, _ = letterbox(image, input_size, pixel_mean, np.asarray(boxes, np.float32).reshape(-1, 4))
     return out, mapped
 
 
-def calibration_images(source, count, input_size, pixel_mean):
+def calibration_images(source, count, input_size, pixel_mean, max_image_pixels=MAX_IMAGE_PIXELS):
     """Generator of RGB images [H, W, 3] (letterboxed into input_size) for the activation criterion."""
     for path, boxes in calibration_samples(source, count):
-        yield load_letterboxed(path, boxes, input_size, pixel_mean)[0]
+        yield load_letterboxed(path, boxes, input_size, pixel_mean, max_image_pixels)[0]

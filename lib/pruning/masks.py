@@ -7,9 +7,12 @@ slimming, freezing (``--slim``) and mac.py read it instead of selecting again.
 import json
 import os
 
+from lib.common.checks import did_you_mean
 from lib.common.errors import UserError
 from lib.common.io import write_json
 from lib.model.arch import ALL_GROUPS
+
+MASK_FIELDS = ['kept', 'criterion', 'eps', 'pruned_ratio', 'source_checkpoint']  # what write_mask writes
 
 
 def write_mask(path, kept, criterion, eps, source_checkpoint, pruned_ratio=None):
@@ -35,6 +38,9 @@ def read_mask(path):
     kept = content.get('kept') if isinstance(content, dict) else None
     if not isinstance(kept, dict):
         raise UserError('mask file %s: expected an object with "kept": {group name: [channel indices]}' % path)
+    for field in content:
+        if field not in MASK_FIELDS:
+            raise UserError('mask file %s: unknown field %s%s' % (path, field, did_you_mean(str(field), MASK_FIELDS)))
     unknown = sorted(set(kept) - set(ALL_GROUPS))
     if unknown:
         raise UserError('mask file %s (field "kept") names unknown layers %s; expected layers or groups among %s'

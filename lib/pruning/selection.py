@@ -83,7 +83,7 @@ def channel_scores(ckpt_prefix, arch, criterion, pixel_mean, pixel_std, calib_im
         model_variables = tf.global_variables()
         checkpoint.check_matches(ckpt_prefix, checkpoint.read_shapes(ckpt_prefix), model_variables)
         with tf.Session(graph=graph) as session:
-            tf.train.Saver(var_list=model_variables).restore(session, ckpt_prefix)
+            checkpoint.restore(session, tf.train.Saver(var_list=model_variables), ckpt_prefix)
             if criterion == 'weight':
                 return weight_norms(session, registry)
             return activation_maxima(session, images, endpoints, registry, calib_images)

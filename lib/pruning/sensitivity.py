@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from lib import checkpoint
+from lib.common.image import MAX_IMAGE_PIXELS
 from lib.common.io import atomic_path
 from lib.config import anchor_spec, target_assigner
 from lib.inference.detector import run_detection
@@ -28,11 +29,11 @@ from lib.pruning.selection import weight_norms
 METRIC_LABELS = {'val_loss': 'val loss', 'ap_easy': 'AP easy', 'ap_medium': 'AP medium', 'ap_hard': 'AP hard'}
 
 
-def val_batches(source, count, input_size, arch, config, batch_size=4):
+def val_batches(source, count, input_size, arch, config, batch_size=4, max_image_pixels=MAX_IMAGE_PIXELS):
     """Batches {'images', '<shot>_labels', '<shot>_boxes'} of the first ``count`` val images, letterboxed as
     validation does."""
     assigner = target_assigner(config, arch, input_size)
-    samples = [load_letterboxed(path, boxes, input_size, config.DATA.PIXEL_MEAN)
+    samples = [load_letterboxed(path, boxes, input_size, config.DATA.PIXEL_MEAN, max_image_pixels)
                for path, boxes in calibration_samples(source, count)]
     batches = []
     for start in range(0, len(samples), batch_size):
@@ -66,7 +67,7 @@ class _Probe(object):
                              config.TEST.max_detect)
             self.outputs = [outputs[name] for name in OUTPUT_NAMES]
             self.session = tf.Session(graph=self.graph)
-            tf.train.Saver(var_list=variables).restore(self.session, ckpt_prefix)
+            checkpoint.restore(self.session, tf.train.Saver(var_list=variables), ckpt_prefix)
         self.pad_value = graph_pad_value(self.session)
 
     def mean_loss(self):

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from lib.checkpoint import load_arch, read_shapes, variable_name
+from lib.checkpoint import load_arch, read_checkpoint, read_shapes, restore, variable_name
 from lib.common.errors import UserError
 from lib.original.checkpoint import HEAD_SCOPES, is_dsfd_checkpoint, is_original_checkpoint, original_arch
 
@@ -73,11 +73,11 @@ def plan_restore(ckpt_path, variables, decimate_fc):
 def apply_restore(session, ckpt_path, plan):
     """Copy the matched entries and assign the decimated ones in ``session``."""
     if plan.matched:
-        tf.train.Saver(var_list=plan.matched).restore(session, ckpt_path)
+        restore(session, tf.train.Saver(var_list=plan.matched), ckpt_path, 'pretrained model')
     if plan.decimated:
-        reader = tf.train.load_checkpoint(ckpt_path)
+        values = read_checkpoint(ckpt_path, 'pretrained model', names=list(plan.decimated))
         for name, variable in plan.decimated.items():
-            variable.load(decimate(reader.get_tensor(name), variable.get_shape().as_list()), session)
+            variable.load(decimate(values[name], variable.get_shape().as_list()), session)
 
 
 def check_fresh(ckpt_path, plan, shapes):

@@ -12,7 +12,7 @@ import os
 
 import tensorflow.compat.v1 as tf
 
-from lib.checkpoint import check_matches, read_shapes
+from lib.checkpoint import check_matches, read_shapes, restore
 from lib.common.errors import UserError
 from lib.common.io import read_json, write_json
 from lib.train.checkpoints import newest_checkpoint
@@ -84,7 +84,7 @@ def record_start(model, model_path, start):
 def restore_strict(session, ckpt_path, variables):
     """Restore every one of ``variables`` from ``ckpt_path``; a missing or mis-shaped one is a UserError naming it."""
     check_matches(ckpt_path, read_shapes(ckpt_path, 'pretrained model'), variables)
-    tf.train.Saver(var_list=list(variables)).restore(session, ckpt_path)
+    restore(session, tf.train.Saver(var_list=list(variables)), ckpt_path, 'pretrained model')
     log.info('continue_train: restored all %d model variables from %s; step 0, fresh optimizer state',
              len(variables), ckpt_path)
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from lib.anchors.generator import anchor_spec_from_config
 from lib.anchors.matcher import AnchorTargetAssigner
-from lib.common.image import is_image_file
+from lib.common.image import MAX_IMAGE_PIXELS, is_image_file
 from lib.data.loader import BatchLoader, WorkerError
 from lib.data.sample_list import read_sample_list
 from lib.common.errors import UserError
@@ -96,9 +96,10 @@ def _feed(graph, batch):
     return {placeholder: batch[name] for name, placeholder in graph.inputs.items()}
 
 
-def _make_loaders(config, arch, spec, shard=(0, 1)):
+def _make_loaders(config, arch, spec, shard=(0, 1), max_image_pixels=MAX_IMAGE_PIXELS):
     """Train and val BatchLoaders with anchor targets computed in the workers; also the anchors per shot.
-    ``shard``: this replica's (index, count) of the training order in a cluster."""
+    ``shard``: this replica's (index, count) of the training order in a cluster; an image above
+    ``max_image_pixels`` is skipped like an unreadable one."""
     train, data = config.TRAIN, config.DATA
     assigner = AnchorTargetAssigner((data.hin, data.win), spec, arch.shots, config.ANCHOR.positive_iou,
                                     config.ANCHOR.encode_scale)
@@ -107,7 +108,7 @@ def _make_loaders(config, arch, spec, shard=(0, 1)):
         return BatchLoader(read_sample_list(path), train.batch_size, (data.hin, data.win), training,
                            target_fn=assigner, process_num=train.process_num, prefetch_size=train.prefetch_size,
                            seed=data.seed, pixel_mean=arch.pixel_mean, anchor_sizes=config.ANCHOR.sizes,
-                           shard=shard if training else (0, 1))
+                           shard=shard if training else (0, 1), max_image_pixels=max_image_pixels)
     anchors_per_shot = {shot: len(anchors) for shot, anchors in assigner.anchors.items()}
     return loader(data.train_txt_path, True), loader(data.val_txt_path, False), anchors_per_shot
 
@@ -276,10 +277,11 @@ def _run_epoch(runner, batches, steps, epoch, config, step):
                         % (config.DATA.train_txt_path, str(err).strip().splitlines()[-1]))
 
 
-def train(config, devices=None):
+def train(config, devices=None, max_image_pixels=MAX_IMAGE_PIXELS):
     """Run a whole training as configured; return a summary dict (best val loss, checkpoints, per-epoch stats).
 
     ``devices`` (one per tower) defaults to /gpu:0.. for TRAIN.num_gpu > 1; tests pass ['/cpu:0', '/cpu:1'].
+    ``max_image_pixels``: pruned_train.py --max_image_pixels (lib.common.image.read_image).
     """
     ratios = validate_config(config, PRUNABLE_LAYERS)
     replica = distributed.replica_from_environment(config)  # LocalReplica without TF_CONFIG
@@ -290,10 +292,10 @@ def train(config, devices=None):
     model_path = os.path.abspath(config.MODEL.model_path)
     # the chief holds model_path (checked, locked, a failed start undone); the other replicas only read it
     with claim_model_path(model_path) if replica.is_chief else contextlib.nullcontext(Claim()) as claim:
-        return _train_claimed(config, ratios, replica, devices, model_path, claim)
+        return _train_claimed(config, ratios, replica, devices, model_path, claim, max_image_pixels)
 
 
-def _train_claimed(config, ratios, replica, devices, model_path, claim):
+def _train_claimed(config, ratios, replica, devices, model_path, claim, max_image_pixels):
     """train() once model_path is held: start, graph, session, epochs."""
     hooks = Hooks.from_environment()
     start = _choose_start(config, model_path)
@@ -301,7 +303,7 @@ def _train_claimed(config, ratios, replica, devices, model_path, claim):
     arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
     arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))
     spec = anchor_spec_from_config(config.ANCHOR)
-    train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec, replica.shard)
+    train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec, replica.shard, max_image_pixels)
     with tf.Graph().as_default(), train_loader, val_loader:
         _check_lists(config, train_loader, val_loader)
         if replica.is_chief:
