@@ -53,7 +53,8 @@ def main():
         f.write(STUB)
     result = os.path.join(work, 'result')
     subprocess.check_call([sys.executable, 'tools/wider.py', '--model=' + pb, '--data_dir=' + GOLDEN,
-                           '--result=' + result], cwd=seed, env=dict(os.environ, PYTHONPATH=os.path.join(work, 'stub')))
+                           '--result=' + result], cwd=seed, env=dict(os.environ, PYTHONPATH=os.path.join(work, 'stub')),
+                          timeout=3600)
     shutil.rmtree(os.path.join(GOLDEN, 'result'), ignore_errors=True)
     shutil.copytree(result, os.path.join(GOLDEN, 'result'))
     shutil.rmtree(work)
