@@ -371,6 +371,7 @@ def run_wider(detector, items, result_dir, score_threshold=0., max_pixels=DEFAUL
     called for each readable image. Ctrl-C or a full disk raise ``WiderStopped`` saying what was kept.
     """
     result_dir = os.path.abspath(result_dir)
+    os.makedirs(result_dir, exist_ok=True)  # the record's lock opens the folder, even before the first result
     marked = set(read_record(result_dir).get('unreadable', {}))
     skipped = 0
     if skip_existing:
