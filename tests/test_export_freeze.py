@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from export_graphs import ROOT, checkpoint_outputs, frozen_outputs, random_checkpoint, tiny_config
+from export_graphs import ROOT, calm_frozen_graph, checkpoint_outputs, frozen_outputs, random_checkpoint, tiny_config
 from lib.inference.detector import FaceDetector
 from lib.checkpoint import resolve_checkpoint
 from lib.export.freeze import freeze_checkpoint
@@ -96,25 +96,6 @@ def other_python(name):
 
 # The other TF (1.15 <-> 2.x), and Intel's TF 1.15 build (`make env-intel`, opt-in: skipped unless installed).
 OTHER_ENVIRONMENTS = ['.venv311' if tf.__version__.startswith('1.') else '.venv37', '.venv37-intel']
-
-
-def calm_frozen_graph(folder):
-    """A frozen model with numpy-drawn weights (He-scaled; the same in both TF versions, whose own initialisers
-    differ) and classification weights x 0.02, so its few detections over score_thres 0.6 (7 or 8 an image) have
-    well separated scores (a plain random model's saturate at 1.0, and the TF builds break those NMS ties
-    differently)."""
-    from lib import checkpoint
-    config = tiny_config(score_thres=0.6)
-    values = checkpoint.read_checkpoint(random_checkpoint(config, os.path.join(folder, 'random.ckpt')))
-    rng = np.random.RandomState(0)
-    for name, value in values.items():
-        if name.endswith('weights'):
-            value = rng.normal(0, np.sqrt(2. / np.prod(value.shape[:-1])), value.shape).astype(np.float32)
-            values[name] = value * 0.02 if 'out_cla' in name else value
-    checkpoint.write_checkpoint(values, os.path.join(folder, 'calm.ckpt'))
-    pb = os.path.join(folder, 'calm.pb')
-    freeze_checkpoint(os.path.join(folder, 'calm.ckpt'), config, pb)
-    return pb
 
 
 @pytest.mark.parametrize('environment', OTHER_ENVIRONMENTS)

@@ -8,19 +8,16 @@ import pytest
 
 from export_graphs import ROOT, fake_detector_pb
 from lib.common.errors import UserError
-from lib.common.outputs import MARKER
 from lib.data.synthetic import make_synthetic_wider
 from lib.inference import wider as wi
 from lib.inference.detector import FaceDetector
 
 
 def _files(folder):
-    """{relative path: bytes} of every result file under ``folder`` (not the tool's folder marker)."""
+    """{relative path: bytes} of every file under ``folder``."""
     out = {}
     for directory, _, names in os.walk(folder):
         for name in names:
-            if name == MARKER:
-                continue
             path = os.path.join(directory, name)
             with open(path, 'rb') as f:
                 out[os.path.relpath(path, folder)] = f.read()
@@ -59,8 +56,10 @@ def test_three_worker_processes_write_what_one_run_writes(tmp_path):
 
 
 def test_bad_shard_and_a_failing_worker(tmp_path):
+    (tmp_path / 'data' / 'images' / '0--E').mkdir(parents=True)
+    (tmp_path / 'data' / 'images' / '0--E' / 'a.jpg').write_bytes(b'x')
     script = [sys.executable, os.path.join(ROOT, 'tools', 'wider.py'), '--model=' + str(tmp_path / 'none.pb'),
-              '--data_dir=' + str(tmp_path), '--result=' + str(tmp_path / 'r')]
+              '--data_dir=' + str(tmp_path / 'data'), '--result=' + str(tmp_path / 'r')]
     bad = subprocess.run(script + ['--shard=3/3'], stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     assert bad.returncode == 2 and 'expected I/N with 0 <= I < N' in bad.stderr
     failing = subprocess.run(script + ['--workers=2'], stderr=subprocess.PIPE, universal_newlines=True, timeout=300)

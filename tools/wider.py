@@ -3,12 +3,15 @@
     python tools/wider.py --model=export/detector.pb --data_dir=data/WIDER/WIDER_val --result=results/val
 
 Writes RESULT/<event>/<name>.txt: the image name, the box count, then `x y w h score` lines, best first
-(what tools/ap_eval/evaluation.py and the official WIDER tools read). Unreadable images are reported and
-written with 0 detections. --protocol=original runs the original's test protocol instead (always multi-scale
-under a 1 Mpx cap, no flip, its box voting, which drops boxes no other pass confirms).
+(what tools/ap_eval/evaluation.py and the official WIDER tools read), and nothing else into RESULT: its record
+(RESULT.pruned_dsfd.json) and locks (RESULT.shard-I-of-N.lock) lie beside it. Unreadable images are reported
+and written with 0 detections. --protocol=original runs the original's tools/wider.py instead: its passes (always
+multi-scale under a 1 Mpx cap, no flip, each pass stretched to a multiple of 32), its box voting (which drops boxes
+no other pass confirms) and its file layout (name line <event>/<file>, w = x2 - x1 + 1, scores with 3 decimals).
 
 Several processes or machines share the images with --shard=I/N (shard I of N of the sorted image list, into
-the same RESULT folder); --workers=K starts K such processes on this machine.
+the same RESULT folder); --workers=K starts K such processes on this machine. --is_show draws the boxes above
+0.3 in a window, or, without a display, into --show_dir.
 """
 import argparse
 import os
@@ -54,8 +57,27 @@ def parse_args(argv=None):
     parser.add_argument('--workers', type=int, default=1,
                         help='run this many processes here, each on a shard of the images (default: 1)')
     parser.add_argument('--no_progress', action='store_true', help='no progress bar')
+    parser.add_argument('--is_show', nargs='?', const=True, default=False, type=parse_switch, metavar='VALUE',
+                        help='draw the boxes scoring above %.1f on each image: in a window (any key: next), or '
+                             'without a display into --show_dir; a VALUE of False, 0 or no turns it off' % SHOW_SCORE)
+    parser.add_argument('--show_dir', default=None,
+                        help='folder for the --is_show pictures (default: RESULT.show beside --result); giving it '
+                             'writes pictures even where a window could open')
     add_max_image_pixels(parser)
     return parser.parse_args(argv)
+
+
+SHOW_SCORE = 0.3  # --is_show draws boxes above this score, as the original does
+SWITCH_VALUES = {'': True, 'true': True, '1': True, 'yes': True, 'y': True, 'on': True,
+                 'false': False, '0': False, 'no': False, 'n': False, 'off': False, 'none': False}
+
+
+def parse_switch(text):
+    """An optional flag value: true / 1 / yes / on, or false / 0 / no / off / none (any case)."""
+    value = SWITCH_VALUES.get(text.strip().lower())
+    if value is None:
+        raise argparse.ArgumentTypeError('%r: expected True, False, 1, 0, yes or no' % text)
+    return value
 
 
 def parse_shard(text):
@@ -76,6 +98,10 @@ def worker_argv(args, shard):
         if getattr(args, flag) is not None:
             argv += ['--' + ('list' if flag == 'list_file' else flag), str(getattr(args, flag))]
     argv += ['--' + flag for flag in ('multi_scale', 'flip', 'skip_existing') if getattr(args, flag)]
+    if args.protocol != 'default':
+        argv.append('--protocol=' + args.protocol)
+    if args.is_show:
+        argv += ['--is_show', '--show_dir', args.show_dir]
     return [sys.executable, os.path.abspath(__file__)] + argv
 
 
@@ -83,8 +109,6 @@ def run_workers(args):
     """Shard I/N split K ways: process k runs shard I + N k of N K. Waits for all; the first failure ends the
     others and is reported in one line (the process's own message is printed above it)."""
     from lib.common.errors import UserError
-    from lib.common.outputs import claim_output_dir
-    claim_output_dir(args.result, 'wider', args.overwrite, '--result')  # once, before the shards write into it
     index, count = args.shard
     if args.threads is None:
         args.threads = max(1, (os.cpu_count() or 1) // args.workers)
@@ -99,6 +123,12 @@ def run_workers(args):
             if all(process.poll() == 0 for process in processes):
                 break
             time.sleep(0.2)
+    except KeyboardInterrupt:
+        for process in processes:
+            process.wait()  # each says what it kept
+        sys.stderr.write('interrupted: the result files the %d processes wrote to %s are kept; resume with the same '
+                         'command plus --skip_existing\n' % (args.workers, args.result))
+        sys.exit(130)
     finally:
         for process in processes:
             if process.poll() is None:
@@ -107,39 +137,97 @@ def run_workers(args):
     print('%d processes wrote their shards to %s' % (args.workers, args.result))
 
 
-@main_entry
-def main(argv=None):
-    args = parse_args(argv)
-    setup_logging()
-    if args.workers < 1:
-        from lib.common.errors import UserError
-        raise UserError('--workers=%d: expected a number of processes >= 1' % args.workers)
-    if args.workers > 1:
-        return run_workers(args)
-    setup_tensorflow()
+def show_function(args):
+    """The --is_show callback of run_wider, or None: a window when one can open and --show_dir is not given, else
+    pictures written to --show_dir/<event>/<file>."""
+    if not args.is_show:
+        return None
+    from lib.inference.visualize import can_open_windows, draw_detections, write_rgb_image
+
+    def drawn(image, detections):
+        return draw_detections(image, detections[detections[:, 4] > SHOW_SCORE])
+
+    if args.show_dir is None and can_open_windows():
+        import cv2
+
+        def show(item, image, detections):
+            cv2.imshow('wider', cv2.cvtColor(drawn(image, detections), cv2.COLOR_RGB2BGR))
+            cv2.waitKey(0)
+        return show
+
+    def save(item, image, detections):
+        write_rgb_image(os.path.join(args.show_dir, item.event, os.path.basename(item.path)),
+                        drawn(image, detections))
+    return save
+
+
+def check_flags(args):
+    """The flag combinations, and the outputs (--result, --show_dir) claimed before any work."""
     from lib.common.errors import UserError
     from lib.common.outputs import check_disjoint, claim_output_dir
-    from lib.inference.detector import FaceDetector
-    from lib.inference.wider import DEFAULT_MAX_PIXELS, list_images, run_wider, shard_items
-    original = args.protocol == 'original'
-    if original and (args.multi_scale or args.flip or args.max_size is not None):
+    from lib.inference.visualize import can_open_windows
+    from lib.inference.wider import DEFAULT_MAX_PIXELS, claim_result_dir
+    if args.protocol == 'original' and (args.multi_scale or args.flip or args.max_size is not None):
         raise UserError('--protocol=original fixes its own passes (multi-scale, no flip, 1 Mpx cap); drop '
                         '--multi_scale / --flip / --max_size, or use the default protocol')
     args.max_size = DEFAULT_MAX_PIXELS if args.max_size is None else args.max_size
     if args.max_size < 32 * 32:
         raise UserError('--max_size=%d: expected a pixel count >= 1024' % args.max_size)
-    items = list_images(args.data_dir, args.list_file)
     inputs = {'--data_dir': args.data_dir, '--model': args.model}
     if args.list_file:
         inputs['--list'] = args.list_file
-    check_disjoint(inputs, {'--result': args.result})
-    claim_output_dir(args.result, 'wider', args.overwrite, '--result')
+    outputs = {'--result': args.result}
+    if args.is_show:
+        if args.show_dir is None and (args.workers > 1 or not can_open_windows()):
+            args.show_dir = os.path.abspath(args.result).rstrip(os.sep) + '.show'
+        if args.show_dir is not None:
+            outputs['--show_dir'] = args.show_dir
+            check_disjoint({'--result': args.result}, {'--show_dir': args.show_dir})
+            check_disjoint({'--show_dir': args.show_dir}, {'--result': args.result})
+    check_disjoint(inputs, outputs)
+    claim_result_dir(args.result, args.overwrite)
+    if args.show_dir is not None:
+        args.show_dir = claim_output_dir(args.show_dir, 'wider --is_show', args.overwrite, '--show_dir')
+        print('--is_show: the pictures go to %s' % args.show_dir)
+
+
+@main_entry
+def main(argv=None):
+    args = parse_args(argv)
+    setup_logging()
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        sys.stderr.write('interrupted before any result was written; nothing to resume\n')
+        sys.exit(130)
+
+
+def run(args):
+    setup_tensorflow()
+    from lib.common.errors import UserError
+    from lib.inference.wider import WiderStopped, list_images, result_lock, run_wider, shard_items
+    if args.workers < 1:
+        raise UserError('--workers=%d: expected a number of processes >= 1' % args.workers)
+    items = list_images(args.data_dir, args.list_file)  # a clash of result names is found before any work
+    check_flags(args)
+    if args.workers > 1:
+        return run_workers(args)
+    from lib.inference.detector import FaceDetector
     if args.shard != (0, 1):
         items = shard_items(items, *args.shard)
-    with FaceDetector(args.model, threads=args.threads) as detector:
-        summary = run_wider(detector, items, args.result, args.score, args.max_size, args.multi_scale, args.flip,
-                            args.skip_existing, progress=not args.no_progress, max_boxes=args.max_boxes,
-                            original=original, max_image_pixels=args.max_image_pixels)
+    with result_lock(args.result, *args.shard):
+        with FaceDetector(args.model, threads=args.threads) as detector:
+            try:
+                summary = run_wider(detector, items, args.result, args.score, args.max_size, args.multi_scale,
+                                    args.flip, args.skip_existing, progress=not args.no_progress,
+                                    max_boxes=args.max_boxes, original=args.protocol == 'original',
+                                    show=show_function(args),
+                                    max_image_pixels=args.max_image_pixels)
+            except WiderStopped as stop:
+                if not stop.interrupted:
+                    raise
+                sys.stderr.write('%s\n' % stop)
+                sys.exit(130)
     rate = summary.written / summary.seconds if summary.seconds > 0 else 0.
     print('wrote %d result files to %s in %.1f s (%.2f images/s)%s'
           % (summary.written, args.result, summary.seconds, rate,

@@ -60,3 +60,22 @@ def _locked_fd(lock_path, what):
         if same:
             return fd
         os.close(fd)
+
+
+def live_holder(lock_path):
+    """The pid written in ``lock_path`` when a live process holds it, else None (no file, or nobody holds it).
+    The probe takes a shared lock for an instant, so it never blocks and never keeps the lock."""
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+            return _holder(fd)
+        return None
+    finally:
+        os.close(fd)

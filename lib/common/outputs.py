@@ -1,13 +1,17 @@
 """Output folders: a tool writes only into a folder it made (or an empty one), never into its inputs.
 
-A tool claims its output folder with ``claim_output_dir``: a missing or empty folder gets a marker file naming
-the tool; a folder holding that tool's marker may be written into again (e.g. several ``--shard`` runs filling one
-results folder); any other non-empty folder is refused unless the user passes ``--overwrite``. A tool that writes
+A tool claims its output folder with ``claim_output_dir``: a missing or empty folder gets a marker naming the
+tool; a folder holding that tool's marker may be written into again (e.g. several ``--shard`` runs filling one
+results folder); any other non-empty folder is refused unless the user passes ``--overwrite``. The marker is a file
+inside the folder, or, for a folder other programs read entry by entry (WIDER results: the evaluators take every
+entry for an event), a record beside it (``<folder>.pruned_dsfd.json``), so the folder holds only its format. A tool that writes
 named files into a shared folder (train.txt and val.txt into data/) checks each file instead
 (``check_replaceable``): a new file, or one it wrote itself (recorded with its content hash by ``record_written``),
 may be replaced. Inputs and outputs are compared by real path (symlinks and ``..`` resolved). Writability of
 output folders and files (``check_writable_file``) is checked when the tool starts, not at its first write.
 """
+import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
@@ -16,15 +20,57 @@ from lib.common.errors import UserError
 from lib.common.io import read_json, write_json
 
 MARKER = '.pruned_dsfd_output.json'
+RECORD_SUFFIX = '.pruned_dsfd.json'  # the record beside a folder that must hold nothing but its format
 FILE_RECORD = '.pruned_dsfd_files.json'  # {file name: {'tool', 'sha256'}} of files tools wrote into a folder
 
 
-def made_by(path, tool):
-    """Whether the folder ``path`` carries ``tool``'s marker."""
+def record_path(folder):
+    """Where the record beside ``folder`` lives: ``<folder>.pruned_dsfd.json`` in its parent."""
+    return os.path.abspath(folder).rstrip(os.sep) + RECORD_SUFFIX
+
+
+def read_record(folder):
+    """The record beside ``folder`` as a dict ({} when there is none or it is unreadable)."""
     try:
-        return read_json(os.path.join(path, MARKER)).get('tool') == tool
+        record = read_json(record_path(folder))
+        return record if isinstance(record, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _marker_tool(path):
+    try:
+        return read_json(os.path.join(path, MARKER)).get('tool')
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
+
+
+def made_by(path, tool):
+    """Whether the folder ``path`` carries ``tool``'s marker, inside it or beside it."""
+    return _marker_tool(path) == tool or read_record(path).get('tool') == tool
+
+
+def _write_record(folder, record):
+    try:
+        write_json(record_path(folder), record)
+    except OSError as err:
+        raise UserError('cannot write %s beside the output folder (%s); the folder\'s parent must be writable'
+                        % (record_path(folder), err.strerror or err))
+
+
+@contextlib.contextmanager
+def updating_record(folder):
+    """Yield the record beside ``folder`` (a dict) to change; it is written back atomically when the block ends.
+    Processes filling one folder (shards) take turns: an flock on the folder's own descriptor serialises the
+    read-modify-write without putting a file inside it."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        record = read_record(folder)
+        yield record
+        _write_record(folder, record)
+    finally:
+        os.close(fd)
 
 
 def _probe(folder):
@@ -73,16 +119,24 @@ def check_parent_writable(path, flag):
                         'permissions' % (flag, path, folder, err.strerror or err))
 
 
-def claim_output_dir(path, tool, overwrite=False, flag='--out'):
-    """Make ``path`` ``tool``'s output folder (see the module docstring); returns its absolute path."""
+def claim_output_dir(path, tool, overwrite=False, flag='--out', beside=False):
+    """Make ``path`` ``tool``'s output folder (see the module docstring); returns its absolute path. ``beside``
+    keeps the marker in the record beside the folder; a marker an earlier version left inside is moved there."""
     path = os.path.abspath(path)
     if os.path.isdir(path) and os.listdir(path) and not made_by(path, tool) and not overwrite:
         raise UserError('%s=%s is a non-empty folder that %s did not make; choose a new or empty folder, or pass '
                         '--overwrite to write into it anyway (files of the same name are replaced)'
                         % (flag, path, tool))
     check_writable_dir(path, flag)
-    if not made_by(path, tool):
-        write_json(os.path.join(path, MARKER), {'tool': tool})
+    if not beside:
+        if _marker_tool(path) != tool:
+            write_json(os.path.join(path, MARKER), {'tool': tool})
+        return path
+    if read_record(path).get('tool') != tool:
+        with updating_record(path) as record:
+            record['tool'] = tool
+    if _marker_tool(path) == tool:
+        os.remove(os.path.join(path, MARKER))
     return path
 
 

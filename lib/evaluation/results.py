@@ -1,5 +1,8 @@
 """WIDER result files, written and read here only: ``<result>/<event>/<image name>.txt`` holding the image name,
 the box count, then one ``x y w h score`` line per box (w = x2 - x1), best first.
+
+The original's layout (tools/wider.py --protocol=original) differs: its name line is ``<event>/<file name>``,
+w = x2 - x1 + 1 and h = y2 - y1 + 1 (inclusive pixel ends), and scores have 3 decimals instead of 4.
 """
 import logging
 import os
@@ -23,19 +26,20 @@ def result_path(result_dir, event, name):
     return os.path.join(result_dir, event, name + '.txt')
 
 
-def format_result(name, detections):
-    """The result text of one image: name, count, ``x y w h score`` lines of ``detections`` [K, 5]
-    (x1, y1, x2, y2, score) in the given order."""
+def format_result(name, detections, original=False):
+    """The result text of one image: name line ``name``, count, ``x y w h score`` lines of ``detections`` [K, 5]
+    (x1, y1, x2, y2, score) in the given order; ``original``: the original's layout (module docstring)."""
+    pixel, layout = (1., '%.1f %.1f %.1f %.1f %.3f') if original else (0., '%.1f %.1f %.1f %.1f %.4f')
     lines = [name, str(len(detections))]
     for x1, y1, x2, y2, score in np.asarray(detections, np.float64).reshape(-1, 5):
-        lines.append('%.1f %.1f %.1f %.1f %.4f' % (x1, y1, x2 - x1, y2 - y1, score))
+        lines.append(layout % (x1, y1, x2 - x1 + pixel, y2 - y1 + pixel, score))
     return '\n'.join(lines) + '\n'
 
 
-def write_result(result_dir, event, name, detections):
-    """Atomically write one image's result file; returns its path."""
+def write_result(result_dir, event, name, detections, name_line=None, original=False):
+    """Atomically write one image's result file (name line ``name`` unless ``name_line``); returns its path."""
     path = result_path(result_dir, event, name)
-    write_text(path, format_result(name, detections))
+    write_text(path, format_result(name if name_line is None else name_line, detections, original))
     return path
 
 

@@ -4,11 +4,13 @@ image's own pixels.
 Images are never stretched: each is padded (bottom and right) to the next multiple of 32, or, when an
 input size is requested (or the model has a fixed one, as a TFLite file does), letterboxed into it
 (lib.common.image, the same letterbox as training). The padding is the model's own pixel mean, as in training,
-so it reads as "nothing" to the network. The runtime is picked by the file's extension (lib.inference.runtimes).
+so it reads as "nothing" to the network. Only ``detect_stretched`` (the original's own FaceDetector, for
+tools/wider.py --protocol=original) stretches. The runtime is picked by the file's extension (lib.inference.runtimes).
 """
 import logging
 import time
 
+import cv2
 import numpy as np
 
 from lib.common.errors import UserError
@@ -125,6 +127,23 @@ class FaceDetector(object):
     def detect(self, image_rgb, score_threshold=0.5, input_size=None):
         """float32 [K, 5] (x1, y1, x2, y2, score) in ``image_rgb``'s pixels, sorted by score (best first)."""
         return self.detect_batch([image_rgb], score_threshold, input_size)[0]
+
+    def detect_stretched(self, image_rgb, score_threshold=0.05):
+        """The original's FaceDetector call: the image stretched to ((w // 32 + 1) * 32, (h // 32 + 1) * 32)
+        (cv2's bilinear resize, never padded), the graph's normalised boxes times (w, h), scores strictly above
+        ``score_threshold``, the graph's order kept, no clipping beyond the graph's own: float32 [K, 5]."""
+        if self.input_size is not None:
+            raise UserError('this model has a fixed input size %s; the original protocol stretches each image to '
+                            'its own size: use the .pb or .onnx export' % (self.input_size,))
+        image = check_image(image_rgb)
+        height, width = image.shape[:2]
+        stretched = cv2.resize(image, ((width // 32 + 1) * 32, (height // 32 + 1) * 32))
+        boxes, scores, counts = self.runtime.run(stretched[None].astype(np.float32))
+        count = int(counts[0])
+        boxes, scores = boxes[0][:count], scores[0][:count]
+        keep = scores > score_threshold
+        corners = boxes[keep][:, [1, 0, 3, 2]] * np.array([width, height, width, height], np.float32)
+        return np.concatenate([corners, scores[keep][:, None]], axis=1).astype(np.float32).reshape(-1, 5)
 
     def close(self):
         self.runtime.close()

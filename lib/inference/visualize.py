@@ -1,5 +1,6 @@
 """Draw detections (x1, y1, x2, y2, score) on an image for a quick visual check (tools/vis.py)."""
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -29,3 +30,11 @@ def write_rgb_image(path, image):
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as f:
             f.write(encoded.tobytes())
+
+
+def can_open_windows():
+    """Whether cv2.imshow can open a window here: an OpenCV built with a GUI and, on Linux, a display."""
+    gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith('GUI:')]
+    if gui and gui[0].split(':', 1)[1].strip().upper() == 'NONE':
+        return False
+    return not sys.platform.startswith('linux') or bool(os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY'))
