@@ -95,3 +95,19 @@ def test_vis_cli_draws_the_ground_truth_at_its_pixels(tmp_path):
     drawn = cv2.imread(str(out / 'a.png'))  # BGR, lossless
     assert tuple(drawn[10, 15]) == (0, 0, 255) and tuple(drawn[40, 5]) == (0, 0, 255)  # top and left edges
     assert tuple(drawn[40, 15]) == (20, 20, 20)  # inside, untouched
+
+
+def test_demo_picture_puts_standard_beside_pruned_over_the_ground_truth(tmp_path):
+    import demo
+    pb = fake_detector_pb(str(tmp_path / 'fake.pb'))
+    picture = np.full((100, 200, 3), 20, np.uint8)
+    picture[40:60, 100:150] = 250  # the fake detector's box
+    cv2.imwrite(str(tmp_path / 'a.png'), picture)
+    val = tmp_path / 'val.txt'
+    val.write_text(u'%s| 10,10,50,90,1\n' % (tmp_path / 'a.png'))
+    path = demo.detections_picture(str(tmp_path / 'd.png'), {'standard': pb, 'pruned': pb}, str(val), (100, 200), 1)
+    drawn = cv2.imread(path)
+    assert drawn.shape == (100, 400, 3)  # one row: standard | pruned
+    for left in (0, 200):
+        assert tuple(drawn[50, left + 10]) == (0, 0, 255)  # the ground truth's left edge, red
+        assert tuple(drawn[60, left + 125]) == (0, 255, 0)  # the detection's bottom edge (y2 = 60), green
