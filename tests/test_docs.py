@@ -17,7 +17,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = [os.path.join(ROOT, 'README.md')] + sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md')))
-LINK = re.compile(r'!?\[[^\]\[\n]*\]\(([^)\s]+)\)')
+LINK = re.compile(r'!?\[[^\]\[]*\]\(([^)\s]+)\)')
 COMMAND = re.compile(r'(?:^|\s)\S*python[\d.]*\s+((?:\./)?[\w./-]+\.py)\b(.*)')
 FLAG = re.compile(r'(?<![\w-])(--?[A-Za-z][\w-]*)')
 
