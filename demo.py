@@ -53,18 +53,21 @@ def best_checkpoint(model_path):
     return resolve_checkpoint(os.path.join(model_path, 'optimized'))[0]
 
 
-def detections_picture(path, pbs, val_list, tile_size, threads, count=4, score=0.5, max_width=900):
-    """Write ``path``: the first ``count`` val images, one row each, the standard model's boxes (left) beside
-    the pruned one's (right) over the ground truth (red); each drawn image letterboxed into ``tile_size``."""
-    samples = read_sample_list(val_list)[:count]
+def detections_picture(path, pbs, val_list, tile_size, threads, count=3, score=0.5, max_width=480):
+    """Write ``path``: the first ``count`` val images holding at least two faces, one row each, the standard
+    model's boxes (left) beside the pruned one's (right) over the ground truth (red). Each image is letterboxed
+    into ``tile_size`` before drawing, so every tile's lines and labels have one size."""
+    samples = [s for s in read_sample_list(val_list) if len(s[1]) >= 2][:count]
     rows = [[] for _ in samples]
     for name in ('standard', 'pruned'):
         with FaceDetector(pbs[name], threads=threads) as detector:
             for row, (image_path, boxes) in zip(rows, samples):
                 image = read_image(image_path)
-                drawn = draw_detections(image, detector.detect(image, score), boxes)
-                tile = letterbox(drawn, tile_size, (255, 255, 255))[0].astype(np.uint8)
-                row.append(label(tile, 'pruned (slim)' if name == 'pruned' else 'standard'))
+                detections = detector.detect(image, score)
+                tile, truth, box = letterbox(image, tile_size, (255, 255, 255), boxes)
+                detections[:, :4] = box.to_input(detections[:, :4])
+                drawn = draw_detections(tile.astype(np.uint8), detections, truth)
+                row.append(label(drawn, 'pruned (slim)' if name == 'pruned' else 'standard'))
     write_rgb_image(path, grid(rows, max_width))
     return path
 
@@ -147,7 +150,7 @@ class Demo(object):
     def picture(self, pbs):
         """demo_run/detections.png (docs/detections.png is a copy of one)."""
         return detections_picture(os.path.join(self.out, 'detections.png'), pbs, self.config.DATA.val_txt_path,
-                                  (320, 320), self.threads)
+                                  (240, 240), self.threads)
 
     def run(self):
         self.make_data()
@@ -163,7 +166,7 @@ class Demo(object):
                'tools/ap_eval/evaluation.py scores easy / medium / hard AP with the official protocol.')
         aps = {name: self.evaluate(name, pb) for name, pb in pbs.items()}
         banner('6/6  Summary', 'Latency: median of 20 runs at the demo input size, %d threads. detections.png: '
-               'the first val images, standard | pruned boxes (green) over the ground truth (red).' % self.threads)
+               'the first val images with two faces or more, standard | pruned boxes (green) over the ground truth (red).' % self.threads)
         summary = {'input_size': list(self.input_size), 'threads': self.threads}
         for name in ('standard', 'pruned'):
             totals = macs[name]['total']

@@ -79,7 +79,7 @@ def test_demo_draws_its_detections(pipeline):
     import cv2
     picture = pipeline[0]['picture']
     assert picture == os.path.join(pipeline[2], 'detections.png')
-    assert os.path.getsize(picture) < 300 * 1024 and cv2.imread(picture).shape[1] <= 900
+    assert os.path.getsize(picture) < 300 * 1024 and cv2.imread(picture).shape[1] <= 480
 
 
 def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):

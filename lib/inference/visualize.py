@@ -54,7 +54,9 @@ def grid(rows, max_width):
 
 def write_rgb_image(path, image):
     """Encode an RGB image by the extension of ``path`` and write it atomically."""
-    ok, encoded = cv2.imencode(os.path.splitext(path)[1] or '.jpg', cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    extension = os.path.splitext(path)[1] or '.jpg'
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 9] if extension.lower() == '.png' else []  # lossless either way: smallest
+    ok, encoded = cv2.imencode(extension, cv2.cvtColor(image, cv2.COLOR_RGB2BGR), params)
     if not ok:
         raise ValueError('cannot encode an image as %s' % path)
     with atomic_path(path) as tmp:
