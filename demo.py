@@ -166,7 +166,8 @@ class Demo(object):
                'tools/ap_eval/evaluation.py scores easy / medium / hard AP with the official protocol.')
         aps = {name: self.evaluate(name, pb) for name, pb in pbs.items()}
         banner('6/6  Summary', 'Latency: median of 20 runs at the demo input size, %d threads. detections.png: '
-               'the first val images with two faces or more, standard | pruned boxes (green) over the ground truth (red).' % self.threads)
+               'the first val images with two faces or more, standard | pruned boxes (green) over the ground '
+               'truth (red).' % self.threads)
         summary = {'input_size': list(self.input_size), 'threads': self.threads}
         for name in ('standard', 'pruned'):
             totals = macs[name]['total']

@@ -106,13 +106,13 @@ def test_demo_picture_puts_standard_beside_pruned_over_the_ground_truth(tmp_path
     val = tmp_path / 'val.txt'
     val.write_text(u'%s| 10,10,50,90,1\n' % (tmp_path / 'missing.png')  # one face: not drawn
                    + u'%s| 10,10,50,90,1 160,10,190,30,1\n' % (tmp_path / 'a.png'))
-    path = demo.detections_picture(str(tmp_path / 'd.png'), {'standard': pb, 'pruned': pb}, str(val), (100, 200), 1, count=1)
+    models = {'standard': pb, 'pruned': pb}
+    path = demo.detections_picture(str(tmp_path / 'd.png'), models, str(val), (100, 200), 1, count=1)
     drawn = cv2.imread(path)
     assert drawn.shape == (100, 400, 3)  # one row (the image with two faces): standard | pruned
     for left in (0, 200):
         assert tuple(drawn[50, left + 10]) == (0, 0, 255)  # the ground truth's left edge, red
         assert tuple(drawn[60, left + 125]) == (0, 255, 0)  # the detection's bottom edge (y2 = 60), green
-    half = cv2.imread(demo.detections_picture(str(tmp_path / 'h.png'), {'standard': pb, 'pruned': pb}, str(val),
-                                              (50, 100), 1, count=1))
+    half = cv2.imread(demo.detections_picture(str(tmp_path / 'h.png'), models, str(val), (50, 100), 1, count=1))
     assert half.shape == (50, 200, 3)  # each image letterboxed to half size, boxes mapped with it
     assert tuple(half[25, 5]) == (0, 0, 255) and tuple(half[30, 62]) == (0, 255, 0)
