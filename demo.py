@@ -25,7 +25,10 @@ from lib.common.errors import UserError  # noqa: E402
 from lib.common.io import read_json, write_json  # noqa: E402
 from lib.common.outputs import check_writable_dir  # noqa: E402
 from lib.config import load_training_config  # noqa: E402
+from lib.common.image import letterbox, read_image  # noqa: E402
+from lib.data.sample_list import read_sample_list  # noqa: E402
 from lib.inference.detector import FaceDetector, latency_seconds  # noqa: E402
+from lib.inference.visualize import draw_detections, grid, label, write_rgb_image  # noqa: E402
 
 
 
@@ -53,6 +56,25 @@ def best_checkpoint(model_path):
     """The lowest-val-loss checkpoint of a training: the newest in ``model_path/optimized``, since training
     writes there only on a new best val loss."""
     return resolve_checkpoint(os.path.join(model_path, 'optimized'))[0]
+
+
+def detections_picture(path, pbs, val_list, tile_size, threads, count=3, score=0.5, max_width=480):
+    """Write ``path``: the first ``count`` val images holding at least two faces, one row each, the standard
+    model's boxes (left) beside the pruned one's (right) over the ground truth (red). Each image is letterboxed
+    into ``tile_size`` before drawing, so every tile's lines and labels have one size."""
+    samples = [s for s in read_sample_list(val_list) if len(s[1]) >= 2][:count]
+    rows = [[] for _ in samples]
+    for name in ('standard', 'pruned'):
+        with FaceDetector(pbs[name], threads=threads) as detector:
+            for row, (image_path, boxes) in zip(rows, samples):
+                image = read_image(image_path)
+                detections = detector.detect(image, score)
+                tile, truth, box = letterbox(image, tile_size, (255, 255, 255), boxes)
+                detections[:, :4] = box.to_input(detections[:, :4])
+                drawn = draw_detections(tile.astype(np.uint8), detections, truth)
+                row.append(label(drawn, 'pruned (slim)' if name == 'pruned' else 'standard'))
+    write_rgb_image(path, grid(rows, max_width))
+    return path
 
 
 def measure_latency(pb_path, input_size, threads, runs=20):
@@ -130,6 +152,11 @@ class Demo(object):
                    '--plot', os.path.join(self.models[name], 'pr_curves.png'))
         return read_json(ap_json)
 
+    def picture(self, pbs):
+        """demo_run/detections.png (docs/detections.png is a copy of one)."""
+        return detections_picture(os.path.join(self.out, 'detections.png'), pbs, self.config.DATA.val_txt_path,
+                                  (240, 240), self.threads)
+
     def run(self):
         self.make_data()
         standard_ckpt = self.train_standard()
@@ -143,7 +170,9 @@ class Demo(object):
         banner('5/6  WIDER inference and AP', 'tools/wider.py runs each detector over the synthetic val set; '
                'tools/ap_eval/evaluation.py scores easy / medium / hard AP with the official protocol.')
         aps = {name: self.evaluate(name, pb) for name, pb in pbs.items()}
-        banner('6/6  Summary', 'Latency: median of 20 runs at the demo input size, %d threads.' % self.threads)
+        banner('6/6  Summary', 'Latency: median of 20 runs at the demo input size, %d threads. detections.png: '
+               'the first val images with two faces or more, standard | pruned boxes (green) over the ground '
+               'truth (red).' % self.threads)
         summary = {'input_size': list(self.input_size), 'threads': self.threads}
         for name in ('standard', 'pruned'):
             totals = macs[name]['total']
@@ -158,6 +187,7 @@ class Demo(object):
                 'checkpoint': standard_ckpt if name == 'standard' else pruned_ckpt,
                 'pb': pbs[name],
             }
+        summary['picture'] = self.picture(pbs)
         write_json(os.path.join(self.out, 'summary.json'), summary)
         print(format_summary(summary, self))
         return summary
@@ -177,6 +207,7 @@ def format_summary(summary, demo):
     lines.append('results and PR plots: %s/{results,pr_curves.png}, %s/{results,pr_curves.png}'
                  % (demo.models['standard'], demo.models['pruned']))
     lines.append('summary: %s' % os.path.join(demo.out, 'summary.json'))
+    lines.append('detections (standard | pruned, ground truth in red): %s' % summary['picture'])
     return '\n'.join(lines)
 
 

@@ -75,6 +75,13 @@ def test_pruning_pays(pipeline):
     assert pruned['params'] < standard['params'] and pruned['pb_bytes'] < standard['pb_bytes']
 
 
+def test_demo_draws_its_detections(pipeline):
+    import cv2
+    picture = pipeline[0]['picture']
+    assert picture == os.path.join(pipeline[2], 'detections.png')
+    assert os.path.getsize(picture) < 300 * 1024 and cv2.imread(picture).shape[1] <= 480
+
+
 def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
     from lib.inference.detector import FaceDetector
     from lib.export.freeze import freeze_checkpoint

@@ -1,6 +1,9 @@
 """Draw a frozen detector's boxes on images and write them to a folder (no display needed).
 
-    python tools/vis.py --model=export/detector.pb --images=data/WIDER/WIDER_val/images/0--Parade --out=vis
+    python tools/vis.py --model=export/detector.pb --images=data/WIDER/WIDER_val/images/0--Parade --out=vis \
+        [--gt=data/WIDER | --gt=data/val.txt]
+
+Detections are green with their score; with --gt the ground-truth boxes are drawn under them in red.
 """
 import argparse
 import os
@@ -17,6 +20,8 @@ def parse_args(argv=None):
     parser.add_argument('--model', required=True, help='detector written by tools/auto_freeze.py: detector.pb, detector.onnx or detector_<kind>.tflite')
     parser.add_argument('--images', required=True, help='an image file, or a folder searched recursively')
     parser.add_argument('--out', required=True, help='folder receiving the annotated images')
+    parser.add_argument('--gt', default=None,
+                        help='also draw the ground truth (red): a WIDER root or a sample list such as data/val.txt')
     parser.add_argument('--score', type=float, default=0.5, help='draw boxes with at least this score')
     parser.add_argument('--threads', type=int, default=None, help='TensorFlow threads (default: all cores)')
     parser.add_argument('--overwrite', action='store_true',
@@ -49,8 +54,13 @@ def main(argv=None):
     from lib.common.outputs import check_disjoint, claim_output_dir
     from lib.inference.detector import FaceDetector
     from lib.inference.visualize import draw_detections, write_rgb_image
+    from lib.data.image_boxes import ground_truth_boxes
     paths = image_paths(args.images)
-    check_disjoint({'--images': args.images, '--model': args.model}, {'--out': args.out})
+    inputs = {'--images': args.images, '--model': args.model}
+    if args.gt:
+        inputs['--gt'] = args.gt
+    check_disjoint(inputs, {'--out': args.out})
+    truth = ground_truth_boxes(args.gt) if args.gt else {}
     claim_output_dir(args.out, 'vis', args.overwrite)
     root = args.images if os.path.isdir(args.images) else os.path.dirname(args.images)
     with FaceDetector(args.model, threads=args.threads) as detector:
@@ -60,10 +70,14 @@ def main(argv=None):
                 print('skipped (unreadable): %s' % path)
                 continue
             detections = detector.detect(image, args.score)
-            drawn = draw_detections(image, detections)
+            gt = truth.get(os.path.realpath(path))
+            drawn = draw_detections(image, detections, gt)
             out_path = os.path.join(args.out, os.path.relpath(path, root))
             write_rgb_image(out_path, drawn)
-            print('%d faces: %s' % (len(detections), out_path))
+            note = ''
+            if args.gt:
+                note = ' (no ground truth in --gt)' if gt is None else ' (%d in the ground truth)' % len(gt)
+            print('%d faces%s: %s' % (len(detections), note, out_path))
             if args.show:
                 try:
                     cv2.imshow('detections', cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
