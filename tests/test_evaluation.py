@@ -181,6 +181,16 @@ def test_all_equal_scores_normalise_to_one_with_a_warning(tmp_path, caplog):
     assert any('all 3 predicted scores equal' in r.getMessage() for r in caplog.records)
 
 
+def test_scores_normalise_over_the_whole_set_to_zero_one():
+    # Scores 0.9..1 over two images (and one without boxes): (s - 0.9) / 0.1, worked out by hand.
+    predictions = [np.array([[0, 0, 1, 1, .95], [0, 0, 1, 1, .9]]), np.zeros((0, 5)), np.array([[0, 0, 1, 1, 1.]])]
+    got = protocol.normalize_scores(predictions)
+    assert len(got) == len(predictions)
+    np.testing.assert_allclose(got[0], [.5, 0.], atol=1e-12)
+    assert got[1].shape == (0,)
+    np.testing.assert_allclose(got[2], [1.], atol=1e-12)
+
+
 def test_count_line_disagreeing_with_boxes_warns_and_trusts_boxes(tmp_path, caplog):
     gt_dir = write_gt(tmp_path / 'gt', [('0--A', [('a', FACES, {})])])
     os.makedirs(str(tmp_path / 'pred' / '0--A'))
