@@ -60,6 +60,21 @@ def test_backbone_oracle(full):
     assert sum(c.params for c in backbone) == 20483904
 
 
+def test_backbone_oracle_on_a_non_square_input():
+    # 64 high, 96 wide: every output is (64 / s) x (96 / s), never (64 / s) squared; VGG16's widths written out.
+    config = small_config(width_mult=1.)
+    counts = macs.count_arch(Architecture.from_model_config(config.MODEL), (64, 96), config)
+    widths = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
+    assert len(widths) == len(BACKBONE_SHAPES)
+    expected, c_in = 0, 3
+    for (kernel, side), c_out in zip(BACKBONE_SHAPES, widths):
+        expected += kernel * kernel * c_in * c_out * (64 * side // 640) * (96 * side // 640)
+        c_in = c_out
+    assert sum(c.macs for c in counts if c.group == 'backbone') == expected
+    first = counts[0]
+    assert (first.out_h, first.out_w, first.macs) == (64, 96, 9 * 3 * 64 * 64 * 96)
+
+
 def test_full_model_oracle_by_group(full):
     """The original's mac.py denominator (backbone + extras), the FPN, the FEM and the heads, by hand."""
     _, _, counts = full
