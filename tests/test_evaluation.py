@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from conftest import zip_same
 from lib.common.errors import UserError
 from lib.evaluation import ground_truth, protocol
 from lib.evaluation.box_overlaps import bbox_overlaps
@@ -64,7 +65,7 @@ def format_file(name, rows, style='plain', count=None):
 
 def write_predictions(pred_dir, images, predictions, style='plain'):
     """One result file per (event, image) with its rows."""
-    for (event, name), rows in zip(images, predictions):
+    for (event, name), rows in zip_same(images, predictions):
         os.makedirs(os.path.join(str(pred_dir), event), exist_ok=True)
         with open(os.path.join(str(pred_dir), event, name + '.txt'), 'w', newline='') as f:
             f.write(format_file(name, rows, style))
@@ -224,7 +225,7 @@ def oracle_ap(predictions, gt, setting):
     low, high = scores.min(), scores.max()
     curve = np.zeros((1000, 2))
     total = 0
-    for pred, boxes, counted in zip(predictions, gt.boxes, gt.counted[setting]):
+    for pred, boxes, counted in zip_same(predictions, gt.boxes, gt.counted[setting]):
         total += counted.sum()
         if not len(pred) or not len(boxes):
             continue
@@ -266,7 +267,7 @@ def test_vectorised_protocol_matches_loop_oracle(tmp_path):
     for i in range(12):
         num_faces = rng.randint(0, 9)
         faces = np.hstack([rng.randint(0, 400, (num_faces, 2)), rng.randint(8, 80, (num_faces, 2))])
-        counted = {s: np.flatnonzero(rng.rand(len(faces)) < p) + 1 for s, p in zip(SETTINGS, (0.3, 0.6, 0.9))}
+        counted = {s: np.flatnonzero(rng.rand(len(faces)) < p) + 1 for s, p in zip_same(SETTINGS, (0.3, 0.6, 0.9))}
         images.append(('img_%d' % i, faces, counted))
     gt = ground_truth.load_ground_truth(write_gt(tmp_path, [('0--A', images[:7]), ('1--B', images[7:])]))
     predictions = []
@@ -295,7 +296,7 @@ def official(official_gt_dir):
         gt = ground_truth.load_ground_truth(official_gt_dir)
         sizes = [len(boxes) for boxes in gt.boxes]
         scores = np.split(np.random.RandomState(0).permutation(sum(sizes)) + 1., np.cumsum(sizes)[:-1])
-        preds = [np.hstack([boxes, score[:, None]]) for boxes, score in zip(gt.boxes, scores)]
+        preds = [np.hstack([boxes, score[:, None]]) for boxes, score in zip_same(gt.boxes, scores)]
         _OFFICIAL_CACHE[official_gt_dir] = gt, preds
     return _OFFICIAL_CACHE[official_gt_dir]
 
@@ -316,9 +317,9 @@ def test_official_gt_saved_squeezed_loads_the_same(official, official_gt_dir, tm
                          {key: value for key, value in mat.items() if not key.startswith('__')})
     squeezed = ground_truth.load_ground_truth(str(tmp_path))
     assert squeezed.images == gt.images
-    assert all(np.array_equal(a, b) for a, b in zip(squeezed.boxes, gt.boxes))
+    assert all(np.array_equal(a, b) for a, b in zip_same(squeezed.boxes, gt.boxes))
     for setting in SETTINGS:
-        assert all(np.array_equal(a, b) for a, b in zip(squeezed.counted[setting], gt.counted[setting]))
+        assert all(np.array_equal(a, b) for a, b in zip_same(squeezed.counted[setting], gt.counted[setting]))
 
 
 def test_ground_truth_as_predictions_scores_almost_one(official, official_gt_dir, tmp_path):
@@ -334,7 +335,7 @@ def test_dropping_every_other_face_halves_recall(official):
     sizes = [len(p) for p in preds]
     # every other face of the whole set (per image, [::2] would keep the many single-face images whole)
     keep = np.split(np.arange(sum(sizes)) % 2 == 0, np.cumsum(sizes)[:-1])
-    results = protocol.evaluate_predictions([p[k] for p, k in zip(preds, keep)], gt, progress=False)
+    results = protocol.evaluate_predictions([p[k] for p, k in zip_same(preds, keep)], gt, progress=False)
     for setting in SETTINGS:
         assert abs(results['curves'][setting]['recall'][-1] - 0.5) < 0.01
 

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import zip_same
 from export_graphs import random_checkpoint, tiny_config
 from lib.common.errors import UserError
 from lib.common.optional import import_optional
@@ -69,7 +70,7 @@ def sample_images():
 
 def assert_same_detections(got, expected):
     assert sum(len(d) for d in expected) > 10
-    for g, e in zip(got, expected):
+    for g, e in zip_same(got, expected):
         assert g.shape == e.shape
         np.testing.assert_allclose(g[:, 4], e[:, 4], atol=1e-4)
         np.testing.assert_allclose(g[:, :4], e[:, :4], atol=1e-3)
