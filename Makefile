@@ -1,6 +1,8 @@
 # make demo   the whole pipeline on a synthetic WIDER-format set (sets up the modern environment first)
 # make test   both environments (built first): TF 1.15 on Python 3.7 and TF 2.x on Python >= 3.9 (REQUIRE_TF1=1: 3.7 is mandatory)
 # make bench  the speed benchmarks (tables)
+# make mutation  mutation testing (cosmic-ray, hours; resumable; not part of make test): mutation/run.py
+#                 MUTATION_ARGS='--only lib/inference/nms.py --hours 1' limits it
 # make env-intel  opt-in: the reference environment with intel-tensorflow==1.15.2 (TF 1.15's MKL-DNN CPU build)
 #                 in its own venv, .venv37-intel; run a frozen graph there with .venv37-intel/bin/python
 SHELL := /bin/bash
@@ -15,7 +17,7 @@ VENV_TF1 := .venv37
 VENV_INTEL := .venv37-intel
 INTEL_TF := intel-tensorflow==1.15.2
 
-.PHONY: test test-modern test-tf1 pass-modern pass-tf1 demo bench env-modern env-tf1 env-intel clean
+.PHONY: test test-modern test-tf1 pass-modern pass-tf1 demo bench mutation env-modern env-tf1 env-intel clean
 
 $(VENV_MODERN)/.installed: requirements.txt requirements-export.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 9), "make needs PYTHON >= 3.9 for the modern environment"'
@@ -83,6 +85,11 @@ demo: env-modern
 bench: env-modern
 	for b in $(filter-out bench/bench_pruning_methods.py,$(wildcard bench/bench_*.py)); do echo "== $$b"; \
 		$(VENV_MODERN)/bin/python $$b || exit 1; done
+
+MUTATION_ARGS ?=
+mutation: env-modern
+	$(VENV_MODERN)/bin/python -m pip install -q -r requirements-dev.txt
+	$(VENV_MODERN)/bin/python mutation/run.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf build lib/evaluation/*.so lib/evaluation/*.c

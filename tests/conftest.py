@@ -23,6 +23,14 @@ def official_gt_dir():
     return OFFICIAL_GT_DIR
 
 
+def zip_same(*sequences):
+    """zip() of sequences that must be equally long, checked first (a side that yields nothing would pass)."""
+    sequences = [list(sequence) for sequence in sequences]
+    lengths = [len(sequence) for sequence in sequences]
+    assert len(set(lengths)) <= 1, 'zip over sequences of lengths %s' % lengths
+    return zip(*sequences)
+
+
 @pytest.fixture
 def graph():
     """A fresh default graph for one test."""

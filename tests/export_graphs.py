@@ -5,6 +5,7 @@ import os
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from conftest import zip_same
 from lib import checkpoint
 from lib.config import dense_architecture, inference_graph, load_config
 from lib.export.freeze import write_graph_def
@@ -79,7 +80,7 @@ def frozen_outputs(pb_path, images):
         with tf.Session() as session:
             values = session.run([name + ':0' for name in OUTPUT_NAMES],
                                  {INPUT_NAME + ':0': images})
-    return dict(zip(OUTPUT_NAMES, values))
+    return dict(zip_same(OUTPUT_NAMES, values))
 
 
 def _extent(mask, size):

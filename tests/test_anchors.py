@@ -6,7 +6,7 @@ from easydict import EasyDict as edict
 from conftest import tf
 from lib.anchors import box_codec
 from lib.anchors.generator import AnchorSpec, anchors_np, anchors_tf, feature_map_sizes, shot_scale
-from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix
+from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix, match
 from lib.model.arch import Architecture
 from lib.model.dsfd import build_dsfd
 
@@ -75,6 +75,53 @@ def test_iou_matrix_known_values():
     boxes = np.array([[0, 0, 10, 10]], np.float32)
     anchors = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
     np.testing.assert_allclose(iou_matrix(boxes, anchors)[0], [1., 1. / 3, 0.], atol=1e-6)
+
+
+def test_dense_matcher_by_hand():
+    """Threshold, best face per anchor, and the claims of faces in ascending order of their best IoU."""
+    anchors = np.array([[0, 0, 10, 10], [0, 0, 10, 5], [20, 0, 30, 10], [0, 20, 10, 30]], np.float64)
+    # Face 0 = anchor 0 (IoU 1; anchor 1: 0.5, exactly the threshold); face 1 small (best IoU 0.16 with anchor 2).
+    faces = np.array([[0, 0, 10, 10], [20, 0, 24, 4]], np.float64)
+    np.testing.assert_array_equal(match(faces, anchors, 0.5), [0, 0, 1, -1])
+    np.testing.assert_array_equal(match(faces, anchors, 0.6), [0, -1, 1, -1])
+    # Face 2 (IoU 0.818 with anchor 0, 45 / 105 with anchor 1) goes before face 0 (IoU 1) and claims anchor 0;
+    # face 0 then claims its next best, anchor 1.
+    crowd = np.array([[0, 0, 10, 10], [20, 0, 24, 4], [1, 0, 11, 10]], np.float64)
+    np.testing.assert_array_equal(match(crowd, anchors, 0.9), [2, 0, 1, -1])
+    assert (match(np.zeros((0, 4)), anchors, 0.5) == -1).all()
+
+
+def oracle_match(faces, anchors, positive_iou):
+    """The matching rule in plain Python (the docstring of lib.anchors.matcher.match, read independently)."""
+    def iou(f, a):
+        inter = max(0., min(f[2], a[2]) - max(f[0], a[0])) * max(0., min(f[3], a[3]) - max(f[1], a[1]))
+        return inter / max((f[2] - f[0]) * (f[3] - f[1]) + (a[2] - a[0]) * (a[3] - a[1]) - inter, 1e-12)
+    table = [[iou(f, a) for a in anchors] for f in faces]
+    assignment = []
+    for j in range(len(anchors)):
+        best = max(range(len(faces)), key=lambda i: (table[i][j], -i))
+        assignment.append(best if table[best][j] >= positive_iou else -1)
+    claimed = set()
+    for i in sorted(range(len(faces)), key=lambda i: (max(table[i]), i)):
+        free = [j for j in range(len(anchors)) if table[i][j] > 0 and j not in claimed]
+        if free:
+            j = min(free, key=lambda j: (-table[i][j], j))
+            claimed.add(j)
+            assignment[j] = i
+    return assignment
+
+
+def test_dense_matcher_equals_a_plain_python_oracle_with_ties():
+    rng = np.random.RandomState(7)
+    xs, ys = np.meshgrid(np.arange(0, 48, 4), np.arange(0, 32, 4))  # a 12 x 8 grid: many equal IoUs
+    for side in (8, 12):
+        anchors = np.stack([xs.ravel(), ys.ravel(), xs.ravel() + side, ys.ravel() + side * 1.5], 1).astype(float)
+        for _ in range(30):
+            count = rng.randint(1, 6)
+            corner = rng.randint(0, 40, (count, 2))
+            faces = np.hstack([corner, corner + rng.randint(1, 20, (count, 2))]).astype(float)
+            expected = oracle_match(faces.tolist(), anchors.tolist(), 0.35)
+            np.testing.assert_array_equal(match(faces, anchors, 0.35), expected)
 
 
 def test_every_face_gets_a_positive_anchor_in_each_shot():

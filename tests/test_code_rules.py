@@ -120,6 +120,7 @@ names = sorted(m.name for m in pkgutil.walk_packages(lib.__path__, 'lib.'))
 for name in names:
     importlib.import_module(name)
 after = (dict(os.environ), matplotlib.get_backend(), tf2.enabled(), tf.get_logger().level)
+assert len(before) == len(after) == 4
 changed = [label for label, a, b in zip(('environment', 'matplotlib backend', 'TF2 behaviour', 'TF log level'),
                                         before, after) if a != b]
 print(len(names), 'modules;', 'changed: ' + ', '.join(changed) if changed else 'no side effect')

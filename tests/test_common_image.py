@@ -56,3 +56,15 @@ def test_batch_pads_without_stretching_or_letterboxes_into_a_size():
 def test_input_size_check_names_the_bad_side(size, message):
     with pytest.raises(UserError, match=message):
         image_lib.check_input_size(size, sides=('height', 'width') if message != 'input_size' else None)
+
+
+def test_letterbox_upscale_samples_between_pixel_centres():
+    # A ramp 10 x + 100 y (4 x 6 px) doubled into 8 x 12: output pixel u samples the source at (u + 0.5) / 2 - 0.5
+    # (pixel centres aligned), so inside the image the output is 10 ((u + .5) / 2 - .5) + 100 ((v + .5) / 2 - .5).
+    ys, xs = np.mgrid[0:4, 0:6].astype(np.float32)
+    image = np.repeat((10 * xs + 100 * ys)[:, :, None], 3, axis=2)
+    out, _, lb = image_lib.letterbox(image, (8, 12), [0., 0., 0.])
+    assert (lb.scale_x, lb.scale_y) == (2., 2.)
+    v, u = np.mgrid[1:7, 1:11]
+    expected = 10 * ((u + .5) / 2 - .5) + 100 * ((v + .5) / 2 - .5)
+    np.testing.assert_allclose(out[1:7, 1:11, 0], expected, atol=1e-3)

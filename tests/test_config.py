@@ -68,6 +68,8 @@ def test_each_rule_rejects_a_bad_value(config, section, field, value, message):
     ('MODEL', 'fpn', 'yes', "config.MODEL.fpn = 'yes': expected bool"),
     ('MODEL', 'fpn_dims', [64, 0], 'config.MODEL.fpn_dims'),
     ('DATA', 'PIXEL_MEAN', [1., 2.], 'config.DATA.PIXEL_MEAN = [1.0, 2.0]: expected 3 finite numbers'),
+    ('DATA', 'PIXEL_MEAN', [1., float('nan'), 3.], 'config.DATA.PIXEL_MEAN = [1.0, nan, 3.0]: expected 3 finite'),
+    ('DATA', 'PIXEL_STD', [1., 2., float('inf')], 'config.DATA.PIXEL_STD = [1.0, 2.0, inf]: expected 3 finite'),
 ])
 def test_strict_fields_one_line_each(config, section, field, value, message):
     """Unknown fields (with a suggestion), wrong types, non-finite numbers, list lengths tied to the network."""

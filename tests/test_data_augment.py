@@ -85,6 +85,13 @@ def test_faces_whose_centre_leaves_the_window_are_dropped_others_clipped():
     np.testing.assert_array_equal(out, [[75, 10, 100, 30], [35, 50, 45, 60]])
 
 
+def test_a_centre_on_the_windows_far_edge_is_outside_on_its_near_edge_inside():
+    # Window 100 x 80 (non-square): centres x = 100 and y = 80 lie on the far edges (dropped), (0, 0) on the near.
+    boxes = np.array([[90, 10, 110, 30], [10, 70, 30, 90], [-10, -10, 10, 10], [99, 79, 101, 81]], np.float32)
+    out = augment.window_boxes(boxes, (0, 0, 100, 80), (1.0, 1.0), (100, 80))
+    np.testing.assert_array_equal(out, [[0, 0, 10, 10]])
+
+
 def test_colour_distortion_hue_wraps_and_saturation_clips():
     class Fixed(object):  # every jitter on, at chosen values
         def __init__(self, values):

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import zip_same
 from lib.data.loader import BatchLoader, WorkerError, epoch_order
 from lib.data.synthetic import make_synthetic_wider
 from lib.data.wider import convert_split
@@ -96,12 +97,12 @@ def test_in_process_reproducible_and_equal_to_one_worker(samples):
             return collect(loader, 2)
 
     a, b, one = run(), run(), run(process_num=1)
-    for x, y, z in zip(a, b, one):
+    for x, y, z in zip_same(a, b, one):
         assert x['paths'] == y['paths'] == z['paths']
         np.testing.assert_array_equal(x['images'], y['images'])
         np.testing.assert_array_equal(x['images'], z['images'])
         np.testing.assert_array_equal(x['grid'], z['grid'])
-        for bx, bz in zip(x['boxes'], z['boxes']):
+        for bx, bz in zip_same(x['boxes'], z['boxes']):
             np.testing.assert_array_equal(bx, bz)
 
 
@@ -120,7 +121,7 @@ def test_resumed_epoch_is_the_tail_of_the_full_epoch(samples, process_num):
         full = collect(loader, 3)
         tail = list(loader.epoch(3, skip=5))
     assert len(full) == 8 and len(tail) == 3
-    for a, b in zip(full[5:], tail):
+    for a, b in zip_same(full[5:], tail):
         assert a['paths'] == b['paths']
         np.testing.assert_array_equal(a['images'], b['images'])
     order = epoch_order(len(samples), 5, 3)
@@ -134,8 +135,8 @@ def test_workers_are_seeded_differently(samples):
         first = [b['images'] for b in loader.epoch(0)]
         second = [b['images'] for b in loader.epoch(1)]
     worker0, worker1 = first[0::2], first[1::2]
-    assert any(not np.array_equal(p, q) for p, q in zip(worker0, worker1))
-    assert any(not np.array_equal(p, q) for p, q in zip(first, second))
+    assert any(not np.array_equal(p, q) for p, q in zip_same(worker0, worker1))
+    assert any(not np.array_equal(p, q) for p, q in zip_same(first, second))
 
 
 def test_abandoned_epoch_then_full_epoch(samples):
@@ -242,6 +243,6 @@ def test_targets_too_big_for_shared_memory_still_arrive(samples):
         batches = collect(loader, 0)
     with BatchLoader(samples, 4, SIZE, True, **PREP, target_fn=big_targets, seed=6) as loader:
         expected = collect(loader, 0)
-    for got, want in zip(batches, expected):
+    for got, want in zip_same(batches, expected):
         np.testing.assert_array_equal(got['big'], want['big'])
         np.testing.assert_array_equal(got['small'][:, 0], [len(b) for b in got['boxes']])

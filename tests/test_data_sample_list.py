@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from conftest import zip_same
 from lib.data.sample_list import format_sample, read_sample_list, write_sample_list
 from lib.common.errors import UserError
 
@@ -15,7 +16,7 @@ def test_round_trip_with_empty_and_fractional_boxes(tmp_path):
     assert text.splitlines() == ['data/a b.jpg| 1,2,30,40,1 5,6,7.5,8.25,1', 'data/empty.jpg|']
     back = read_sample_list(path)
     assert [p for p, _ in back] == ['data/a b.jpg', 'data/empty.jpg']
-    for (_, a), (_, b) in zip(samples, back):
+    for (_, a), (_, b) in zip_same(samples, back):
         assert b.dtype == np.float32 and b.shape == a.shape
         np.testing.assert_array_equal(a, b)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.io as sio
 
+from conftest import zip_same
 from lib.data import synthetic
 from lib.data.wider import LABEL_FIELDS, parse_annotations
 from lib.data.wider_mat import SUBSETS
@@ -103,7 +104,7 @@ def test_mat_agrees_with_txt_and_subsets_nest(wider_root):
             assert sets[0] <= sets[1] <= sets[2]
             assert all(1 <= k <= len(boxes) for k in sets[2])
             assert all(image.labels[k - 1, LABEL_FIELDS.index('invalid')] == 0 for k in sets[2])
-            for s, chosen in zip(SUBSETS, sets):
+            for s, chosen in zip_same(SUBSETS, sets):
                 counts[s] += len(chosen)
             seen += 1
     assert seen == len(images)
@@ -137,7 +138,7 @@ def test_clear_faces_show_skin_inside_their_box(wider_root):
     checked = 0
     for image in images:
         pixels = cv2.imread(os.path.join(wider_root, 'WIDER_val', 'images', image.name))[:, :, ::-1]
-        for (x, y, w, h), labels in zip(image.boxes, image.labels):
+        for (x, y, w, h), labels in zip_same(image.boxes, image.labels):
             if h < 24 or labels[0] or labels[2] or labels[4]:
                 continue
             cheek = pixels[y + int(0.6 * h):y + int(0.7 * h), x + int(0.25 * w):x + int(0.35 * w)].reshape(-1, 3)

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import zip_same
 from lib.data.sample_list import read_sample_list
 from lib.data.synthetic import make_synthetic_wider
 from lib.data.wider import convert_split, format_annotations, parse_annotations, select_faces
@@ -55,7 +56,7 @@ def test_format_round_trip_keeps_wider_conventions(tmp_path):
     text = format_annotations(images)
     assert '0--Parade/empty.jpg\n0\n0 0 0 0 0 0 0 0 0 0 \n' in text
     again = parse_annotations(write(tmp_path, text, 'again.txt'))
-    for a, b in zip(images, again):
+    for a, b in zip_same(images, again):
         assert a.name == b.name
         np.testing.assert_array_equal(a.boxes, b.boxes)
         np.testing.assert_array_equal(a.labels, b.labels)

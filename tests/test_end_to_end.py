@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, report_measurement
+from conftest import ROOT, report_measurement, zip_same
 from lib.config import load_config
 from lib.common.io import read_json
 
@@ -34,7 +34,7 @@ AP_MARGIN = 0.04
 def check_ap(model, ap):
     """Each of easy / medium / hard within AP_MARGIN of this environment's measured value."""
     import tensorflow.compat.v1 as tf
-    expected = dict(zip(('easy', 'medium', 'hard'), MEASURED_AP[tf.__version__[0]][model]))
+    expected = dict(zip_same(('easy', 'medium', 'hard'), MEASURED_AP[tf.__version__[0]][model]))
     off = {subset: (round(ap[subset], 4), value) for subset, value in expected.items()
            if abs(ap[subset] - value) > AP_MARGIN}
     assert not off, '%s model AP (now, measured) beyond %.2f: %s' % (model, AP_MARGIN, off)
@@ -103,7 +103,7 @@ def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
         slim_dets = slim.detect_batch(images, score_threshold=0.3, input_size=size)
         dense_dets = dense.detect_batch(images, score_threshold=0.3, input_size=size)
     assert sum(len(d) for d in dense_dets) > 0
-    for got, expected in zip(slim_dets, dense_dets):
+    for got, expected in zip_same(slim_dets, dense_dets):
         assert got.shape == expected.shape
         np.testing.assert_allclose(got, expected, atol=1e-3)
 
@@ -136,7 +136,7 @@ def test_deploy_exports_of_the_trained_model(pipeline, tmp_path):
     for kind in ('onnx', 'fp32'):
         with FaceDetector(paths[kind]) as detector:
             got = detector.detect_batch(images, 0.3, size)
-        for g, e in zip(got, expected):
+        for g, e in zip_same(got, expected):
             assert g.shape == e.shape, kind
             np.testing.assert_allclose(g[:, 4], e[:, 4], atol=1e-4, err_msg=kind)
             np.testing.assert_allclose(g[:, :4], e[:, :4], atol=1e-3, err_msg=kind)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from conftest import zip_same
 from lib.common.errors import UserError
 from lib.evaluation import ground_truth, protocol
 from lib.evaluation.box_overlaps import bbox_overlaps
@@ -64,7 +65,7 @@ def format_file(name, rows, style='plain', count=None):
 
 def write_predictions(pred_dir, images, predictions, style='plain'):
     """One result file per (event, image) with its rows."""
-    for (event, name), rows in zip(images, predictions):
+    for (event, name), rows in zip_same(images, predictions):
         os.makedirs(os.path.join(str(pred_dir), event), exist_ok=True)
         with open(os.path.join(str(pred_dir), event, name + '.txt'), 'w', newline='') as f:
             f.write(format_file(name, rows, style))
@@ -181,6 +182,16 @@ def test_all_equal_scores_normalise_to_one_with_a_warning(tmp_path, caplog):
     assert any('all 3 predicted scores equal' in r.getMessage() for r in caplog.records)
 
 
+def test_scores_normalise_over_the_whole_set_to_zero_one():
+    # Scores 0.9..1 over two images (and one without boxes): (s - 0.9) / 0.1, worked out by hand.
+    predictions = [np.array([[0, 0, 1, 1, .95], [0, 0, 1, 1, .9]]), np.zeros((0, 5)), np.array([[0, 0, 1, 1, 1.]])]
+    got = protocol.normalize_scores(predictions)
+    assert len(got) == len(predictions)
+    np.testing.assert_allclose(got[0], [.5, 0.], atol=1e-12)
+    assert got[1].shape == (0,)
+    np.testing.assert_allclose(got[2], [1.], atol=1e-12)
+
+
 def test_count_line_disagreeing_with_boxes_warns_and_trusts_boxes(tmp_path, caplog):
     gt_dir = write_gt(tmp_path / 'gt', [('0--A', [('a', FACES, {})])])
     os.makedirs(str(tmp_path / 'pred' / '0--A'))
@@ -214,7 +225,7 @@ def oracle_ap(predictions, gt, setting):
     low, high = scores.min(), scores.max()
     curve = np.zeros((1000, 2))
     total = 0
-    for pred, boxes, counted in zip(predictions, gt.boxes, gt.counted[setting]):
+    for pred, boxes, counted in zip_same(predictions, gt.boxes, gt.counted[setting]):
         total += counted.sum()
         if not len(pred) or not len(boxes):
             continue
@@ -256,7 +267,7 @@ def test_vectorised_protocol_matches_loop_oracle(tmp_path):
     for i in range(12):
         num_faces = rng.randint(0, 9)
         faces = np.hstack([rng.randint(0, 400, (num_faces, 2)), rng.randint(8, 80, (num_faces, 2))])
-        counted = {s: np.flatnonzero(rng.rand(len(faces)) < p) + 1 for s, p in zip(SETTINGS, (0.3, 0.6, 0.9))}
+        counted = {s: np.flatnonzero(rng.rand(len(faces)) < p) + 1 for s, p in zip_same(SETTINGS, (0.3, 0.6, 0.9))}
         images.append(('img_%d' % i, faces, counted))
     gt = ground_truth.load_ground_truth(write_gt(tmp_path, [('0--A', images[:7]), ('1--B', images[7:])]))
     predictions = []
@@ -285,7 +296,7 @@ def official(official_gt_dir):
         gt = ground_truth.load_ground_truth(official_gt_dir)
         sizes = [len(boxes) for boxes in gt.boxes]
         scores = np.split(np.random.RandomState(0).permutation(sum(sizes)) + 1., np.cumsum(sizes)[:-1])
-        preds = [np.hstack([boxes, score[:, None]]) for boxes, score in zip(gt.boxes, scores)]
+        preds = [np.hstack([boxes, score[:, None]]) for boxes, score in zip_same(gt.boxes, scores)]
         _OFFICIAL_CACHE[official_gt_dir] = gt, preds
     return _OFFICIAL_CACHE[official_gt_dir]
 
@@ -306,9 +317,9 @@ def test_official_gt_saved_squeezed_loads_the_same(official, official_gt_dir, tm
                          {key: value for key, value in mat.items() if not key.startswith('__')})
     squeezed = ground_truth.load_ground_truth(str(tmp_path))
     assert squeezed.images == gt.images
-    assert all(np.array_equal(a, b) for a, b in zip(squeezed.boxes, gt.boxes))
+    assert all(np.array_equal(a, b) for a, b in zip_same(squeezed.boxes, gt.boxes))
     for setting in SETTINGS:
-        assert all(np.array_equal(a, b) for a, b in zip(squeezed.counted[setting], gt.counted[setting]))
+        assert all(np.array_equal(a, b) for a, b in zip_same(squeezed.counted[setting], gt.counted[setting]))
 
 
 def test_ground_truth_as_predictions_scores_almost_one(official, official_gt_dir, tmp_path):
@@ -324,7 +335,7 @@ def test_dropping_every_other_face_halves_recall(official):
     sizes = [len(p) for p in preds]
     # every other face of the whole set (per image, [::2] would keep the many single-face images whole)
     keep = np.split(np.arange(sum(sizes)) % 2 == 0, np.cumsum(sizes)[:-1])
-    results = protocol.evaluate_predictions([p[k] for p, k in zip(preds, keep)], gt, progress=False)
+    results = protocol.evaluate_predictions([p[k] for p, k in zip_same(preds, keep)], gt, progress=False)
     for setting in SETTINGS:
         assert abs(results['curves'][setting]['recall'][-1] - 0.5) < 0.01
 

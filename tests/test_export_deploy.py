@@ -9,11 +9,12 @@ import os
 import numpy as np
 import pytest
 
+from conftest import zip_same
 from export_graphs import random_checkpoint, tiny_config
 from lib.common.errors import UserError
 from lib.common.optional import import_optional
 from lib.inference.detector import FaceDetector
-from lib.inference.nms import batched_nms
+from lib.inference.nms import batched_nms, nms
 
 INPUT_SIZE = (128, 128)
 
@@ -69,7 +70,7 @@ def sample_images():
 
 def assert_same_detections(got, expected):
     assert sum(len(d) for d in expected) > 10
-    for g, e in zip(got, expected):
+    for g, e in zip_same(got, expected):
         assert g.shape == e.shape
         np.testing.assert_allclose(g[:, 4], e[:, 4], atol=1e-4)
         np.testing.assert_allclose(g[:, :4], e[:, :4], atol=1e-3)
@@ -143,6 +144,42 @@ def test_host_nms_equals_the_graphs_combined_nms():
     np.testing.assert_allclose(got[0], expected[0], atol=1e-6)
 
 
+def test_host_nms_on_the_thresholds_equals_tfs():
+    # IoU exactly 0.5 (a half of box 0) is kept, a score exactly at the threshold is dropped, as the frozen graph's
+    # combined NMS does (TF 1.15's single-class non_max_suppression suppresses at 0.5; the graph does not use it).
+    import tensorflow.compat.v1 as tf
+    boxes = np.array([[0., 0., .5, .5], [0., 0., .5, .25], [.6, .6, .9, .9]], np.float32)
+    scores = np.array([.9, .8, .25], np.float32)
+    with tf.Graph().as_default(), tf.Session() as session:
+        combined = session.run(tf.image.combined_non_max_suppression(
+            boxes[None, :, None], scores[None, :, None], 10, 10, iou_threshold=.5, score_threshold=.25,
+            clip_boxes=True))
+    assert combined[3][0] == 2
+    got = batched_nms(boxes[None], scores[None], .5, .25, 10)
+    assert got[2][0] == 2
+    np.testing.assert_array_equal(got[1][0, :2], np.float32([.9, .8]))
+    np.testing.assert_allclose(got[0][0, :2], combined[0][0, :2])
+    np.testing.assert_array_equal(nms(boxes, scores, .5, .25, 10), [0, 1])
+
+
+def test_host_nms_on_zero_area_and_low_score_boxes_equals_tfs():
+    # Zero-area boxes (one twice) overlap nothing, so both stay; the copy of box 0 goes; 0.1 is under the threshold.
+    import tensorflow.compat.v1 as tf
+    boxes = np.array([[0., 0., .5, .5], [.2, .2, .2, .4], [.2, .2, .2, .4], [0., 0., .5, .5], [.6, .6, .9, .9]],
+                     np.float32)
+    scores = np.array([.9, .8, .7, .6, .1], np.float32)
+    with tf.Graph().as_default(), tf.Session() as session:
+        combined = session.run(tf.image.combined_non_max_suppression(
+            boxes[None, :, None], scores[None, :, None], 10, 10, iou_threshold=.5, score_threshold=.25,
+            clip_boxes=True))
+    assert combined[3][0] == 3
+    np.testing.assert_array_equal(nms(boxes, scores, .5, .25, 10), [0, 1, 2])
+    np.testing.assert_array_equal(nms(boxes, scores, .5, .25, 2), [0, 1])
+    got = batched_nms(boxes[None], scores[None], .5, .25, 10)
+    np.testing.assert_allclose(got[0][0, :3], combined[0][0, :3])
+    np.testing.assert_array_equal(got[1][0, :3], combined[1][0, :3])
+
+
 def auto_freeze(*args):
     """Run tools/auto_freeze.py; (exit code, its error lines)."""
     import subprocess
@@ -161,3 +198,11 @@ def test_auto_freeze_deploy_flags_fail_in_one_line(tmp_path):
         code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), '--onnx')
         assert code == 2 and len(err) == 1 and 'requirements-export.txt' in err[0]
     assert not os.listdir(str(tmp_path))
+
+
+def test_host_nms_stops_at_max_detections_above_256():
+    # 400 disjoint boxes (a 20 x 20 grid), all above the threshold: exactly the 300 best are kept, best first.
+    ys, xs = np.mgrid[0:20, 0:20] / 20.
+    boxes = np.stack([ys.ravel(), xs.ravel(), ys.ravel() + .04, xs.ravel() + .04], 1).astype(np.float32)
+    scores = np.linspace(.99, .5, 400).astype(np.float32)
+    np.testing.assert_array_equal(nms(boxes, scores, .3, .2, 300), np.arange(300))

@@ -130,3 +130,13 @@ def test_images_beyond_max_side_are_shrunk_with_a_warning(tmp_path, caplog):
     np.testing.assert_allclose(dets[0, :4], [1500, 40, 1700, 160], atol=4 * 1.5)
     with pytest.raises(UserError, match='max_side'):
         FaceDetector(str(tmp_path / 'g.pb'), max_side=0)
+
+
+def test_score_filter_keeps_a_score_equal_to_the_threshold_on_a_non_square_batch():
+    from lib.common.image import Letterbox
+    from lib.inference.detector import to_pixel_boxes
+    boxes = np.array([[.25, .5, .5, .75], [0., 0., .5, .25], [.5, .5, .75, .75]], np.float32)  # ymin xmin ymax xmax
+    scores = np.array([.5, .3, .9], np.float32)
+    # Batch 64 x 96, the image 128 x 192 at half scale; the third box is past num_detections (count 2).
+    got = to_pixel_boxes(boxes, scores, 2, (64, 96), Letterbox(.5, .5), (128, 192), .5)
+    np.testing.assert_array_equal(got, np.float32([[96, 32, 144, 64, .5]]))

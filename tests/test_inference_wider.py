@@ -106,6 +106,38 @@ def test_box_vote_keeps_single_boxes_and_merges_overlaps():
     np.testing.assert_allclose(voted, [[4 / 3., 0, 34 / 3., 10, 1.0], [50, 50, 60, 60, 0.4]], atol=1e-5)
 
 
+def test_box_vote_groups_a_box_exactly_at_the_voting_iou():
+    # The second box is 3/10 of the first: IoU exactly 0.3 joins the group (>=), in both pixel conventions.
+    dets = np.array([[0, 0, 10, 10, 1.0], [0, 0, 10, 3, 0.5]], np.float32)
+    np.testing.assert_allclose(wi.box_vote(dets), [[0, 0, 10, 23 / 3., 1.0]], atol=1e-5)
+    inclusive = np.array([[0, 0, 9, 9, 1.0], [0, 0, 9, 2, 0.5]], np.float32)  # 10 x 10 and 10 x 3 pixels
+    np.testing.assert_allclose(wi.box_vote(inclusive, keep_single=False, pixel=1.), [[0, 0, 9, 20 / 3., 1.0]],
+                               atol=1e-5)
+
+
+class AnswerDetector(object):
+    """A fake detector answering ``answers[width of the image it is given]`` (boxes in that pass's pixels)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def detect(self, image, score_threshold=0.):
+        return np.array(self.answers.get(image.shape[1], []), np.float32).reshape(-1, 5)
+
+
+def test_half_size_pass_keeps_a_tall_thin_face_by_its_longer_side():
+    # Image 250 wide: the half pass (125 px wide) finds 10 x 20 px = 20 x 40 px in the image: longer side 40 > 30,
+    # shorter side 20 (a filter on the shorter side would drop it).
+    image = np.zeros((400, 250, 3), np.uint8)
+    half = {125: [[5, 5, 15, 25, 0.6]]}
+    dets = wi.detect_multi_scale(AnswerDetector(half), image, 0.05, max_pixels=4 * 400 * 250, flip=False)
+    np.testing.assert_allclose(dets, [[10, 10, 30, 50, 0.6]], atol=1e-4)
+    # The original's vote drops single boxes: the base pass sees the same face (inclusive sides 21 x 41 px).
+    both = {250: [[10, 10, 30, 50, 0.9]], 125: [[5, 5, 15, 25, 0.6]]}
+    dets = wi.detect_original(AnswerDetector(both), image, 0.05)
+    np.testing.assert_allclose(dets, [[10, 10, 30, 50, 0.9]], atol=1e-4)
+
+
 class ScaleDetector(object):
     """A fake detector whose boxes depend on the pass: keyed by the width of the image it is given (an image
     250 px wide: scale 1 -> 250, 0.5 -> 125, 2 -> 500, 3 -> 750); boxes in that pass's pixels."""

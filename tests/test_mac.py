@@ -12,6 +12,7 @@ import pytest
 
 import mac
 
+from conftest import zip_same
 from lib.data.sample_list import write_sample_list
 from lib.evaluation import protocol
 from lib.data.synthetic import make_synthetic_wider
@@ -124,7 +125,7 @@ def reference_ap(pb_path, items, gt_dir, result_dir):
     """AP of the frozen graph on ``items`` at AP_SIZE, written and scored as tools/wider.py + evaluation.py do."""
     with FaceDetector(pb_path) as detector:
         detections = detector.detect_batch([read_image(item.path) for item in items], 0., (AP_SIZE, AP_SIZE))
-    for item, boxes in zip(items, detections):
+    for item, boxes in zip_same(items, detections):
         write_result(result_dir, item.event, item.name, boxes)
     return protocol.evaluate(result_dir, gt_dir, progress=False)
 

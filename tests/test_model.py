@@ -104,6 +104,7 @@ def test_smooth_l1_and_ohem_by_hand(graph):
     box_pred = np.zeros([2, 3, 4], np.float32)
     box_targets = np.zeros([2, 3, 4], np.float32)
     box_targets[0, 0] = [0.5, -2., 0., 1.]  # smooth-L1: 0.125 + 1.5 + 0 + 0.5
+    box_targets[1, 2] = [3., 0., 0., 0.]  # a background anchor's box error: not part of the box loss
     cls_loss, box_loss = loss.shot_loss(tf.constant(box_pred), tf.constant(logits), tf.constant(labels),
                                         tf.constant(box_targets), neg_pos_ratio=3)
     with tf.Session() as sess:
@@ -126,6 +127,17 @@ def test_negatives_per_positive_is_a_real_ratio(graph):
         found = [[sess.run(counts[ratio], {positives: n}) for n in (0, 1, 3, 7)] for ratio in (3, 3.0, 2.5, 1e30)]
     assert found[:3] == [[3, 3, 9, 21], [3, 3, 9, 21], [2, 2, 7, 17]]
     assert found[3] == [2 ** 31 - 1] * 4
+
+
+def test_weight_decay_is_half_the_squared_conv_weights_without_biases(graph):
+    from lib.model.layers import ConvRecord
+    weights = [np.array([[1., -2.], [0., 3.]], np.float32), np.array([0.5, 0.5, -1.], np.float32)]
+    convs = [ConvRecord('c%d' % i, 'backbone', tf.constant(w), tf.constant([10., -20.]), None, None, 3, 1, 1, None)
+             for i, w in enumerate(weights)]
+    decay = loss.weight_decay(edict(convs=convs), 0.1)
+    with tf.Session() as sess:
+        value = sess.run(decay)
+    np.testing.assert_allclose(value, 0.1 * 0.5 * (1 + 4 + 9 + 0.25 + 0.25 + 1), rtol=1e-6)  # biases excluded
 
 
 def draw_faces(height, width, boxes, seed):

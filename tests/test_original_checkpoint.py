@@ -11,10 +11,13 @@ from lib.export.freeze import freeze_checkpoint
 from lib.common.errors import UserError
 from lib.checkpoint import load_arch
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
-from lib.original.checkpoint import ORIGINAL_PIXEL_MEAN, ORIGINAL_PIXEL_STD
 from lib.train.restore import restore_variables, start_arch
 from original_helpers import original_shapes, write_original_checkpoint
 from tools import convert_checkpoint
+
+# The original's DATA.PIXEL_MEAN / PIXEL_STD (its train_config.py), RGB order, written out here on purpose.
+ORIGINAL_PIXEL_MEAN = (123., 116., 103.)
+ORIGINAL_PIXEL_STD = (58., 57., 57.)
 
 IMAGE = np.random.RandomState(3).randint(0, 256, (96, 128, 3)).astype(np.uint8)
 
@@ -163,3 +166,11 @@ def test_helper_layout_is_the_models(graph):
     from lib.original.checkpoint import model_shapes
     arch = Architecture.from_model_config(tiny_config().MODEL)
     assert {name: list(shape) for name, shape in model_shapes(arch).items()} == original_shapes(0.125)
+
+
+def test_one_shot_fpn_checkpoint_is_recognised_as_one_shot():
+    """The original's FPN model with dual_mode off: FPN, FEM and the second shot's heads only."""
+    from lib.original.checkpoint import recognise_arch
+    shapes = {name: shape for name, shape in original_shapes(0.125).items() if not name.startswith('ssdout/')}
+    arch = recognise_arch('model.ckpt', shapes)
+    assert (arch.fpn, arch.dual_mode, list(arch.shots)) == (True, False, ['second'])

@@ -117,6 +117,14 @@ def test_fpn_dims_int_and_last_assignment_wins(tmp_path):
     assert read_assignments(_write(tmp_path, text))[('TRAIN', 'norm')][0] == 'None'  # 'BN' earlier, 'None' last
 
 
+@pytest.mark.parametrize('rect_line, aspect_ratio', [('', 1.5), ('config.ANCHOR.rect=False\n', 1.)])
+def test_missing_anchor_rect_means_rectangular_anchors(tmp_path, rect_line, aspect_ratio):
+    # The original's default (ANCHOR.rect missing) is rectangular anchors: height / width 1.5.
+    text = ORIGINAL_FORM.replace('config.ANCHOR.rect=True\n', rect_line)
+    assert text != ORIGINAL_FORM
+    assert load_training_config(_write(tmp_path, text)).ANCHOR.aspect_ratio == aspect_ratio
+
+
 @pytest.mark.parametrize('line, message', [
     ("config.TRAIN.norm='GN'", "config.TRAIN.norm = 'GN' is not supported here .*no normalisation layers"),
     ("config.ANCHOR.NEGATIVE_ANCHOR_THRESH = 0.3", 'NEGATIVE_ANCHOR_THRESH = 0.3 .*ANCHOR.positive_iou'),

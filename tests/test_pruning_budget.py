@@ -67,29 +67,29 @@ def test_flat_group_is_the_only_one_pruned(model):
     assert plan.predicted[cheap] == pytest.approx(0.01 * plan.ratios[cheap])
 
 
-def test_first_cut_goes_to_the_most_macs_per_unit_of_loss(model):
-    """Every group loses the same loss per fraction pruned, so per MAC saved the cheapest is the group whose whole
-    width costs the most MACs (its convs plus its consumers' inputs, computed here from the conv shapes); a target
-    just below dense takes a cut of that group only."""
+def test_the_cut_that_reaches_the_target_counts_whole_channels_up(model):
+    """A target 2.5 channels of group A below dense. A's loss is a step (1 for any cut: cheaper per MAC the more
+    is cut); B's is linear, priced per MAC between A's 3-channel cut and its 2-channel one. Cutting 3 channels of
+    A reaches the target at the least loss; a cut rounded down (2) would look worse than B and prune B instead."""
     arch, counts = model['arch'], model['counts']
-    result = curves(arch, dict.fromkeys(arch.groups, 1.))
-
-    def group_macs(group):  # each conv's MACs are linear in C_out and in C_in: the group's share of both
-        share = 0.
-        for c in counts:
-            if c.channel_group == group:
-                share += c.macs
-            widths = [arch.channels[g] for g in source_groups(c.input_source)]
-            if group in source_groups(c.input_source):
-                share += c.macs * arch.channels[group] / float(sum(widths))
-        return share
-
-    expected = max(arch.groups, key=group_macs)
     dense = sum(c.macs for c in counts)
-    plan = budget.plan_budget(counts, arch, result, 1. - 1e-6)
-    assert [g for g, r in plan.ratios.items() if r > 0] == [expected]
-    assert plan.kept[expected] == arch.channels[expected] - 1  # one channel was enough
-    assert plan.macs <= (1. - 1e-6) * dense
+
+    def per_channel(group):
+        fewer = dict(arch.channels)
+        fewer[group] -= 1
+        return dense - macs.total_macs(counts, fewer)
+    a, b = 'fc7', 'vgg_16/conv5/conv5_3'
+    width_a, width_b, p_a, p_b = arch.channels[a], arch.channels[b], per_channel(a), per_channel(b)
+    slope_b = width_b * p_b / (2.5 * p_a)  # B's loss per MAC: 1 / (2.5 p_a), between 1 / (3 p_a) and 1 / (2 p_a)
+    rows = [collections.OrderedDict([('layer', a), ('ratio', r), ('pruned', n), ('kept', width_a - n),
+                                     ('val_loss', 3.)]) for r, n in [(0.01, 1), (0.5, width_a // 2)]]
+    rows.append(collections.OrderedDict([('layer', b), ('ratio', 0.5), ('pruned', width_b // 2),
+                                         ('kept', width_b - width_b // 2),
+                                         ('val_loss', 2. + slope_b * (width_b // 2) / float(width_b))]))
+    plan = budget.plan_budget(counts, arch, {'baseline_val_loss': 2., 'rows': rows}, (dense - 2.5 * p_a) / dense)
+    assert [g for g, r in plan.ratios.items() if r > 0] == [a]
+    assert plan.kept[a] == width_a - 3 and plan.macs == dense - 3 * p_a
+    assert plan.predicted[a] == pytest.approx(1.)
 
 
 @pytest.mark.parametrize('round_to', [1, 8])

@@ -1,6 +1,7 @@
 """MAC counting from the built graph: the oracle numbers at width 1, 640x640, and slim graphs counted the same way."""
 import pytest
 
+from conftest import zip_same
 from lib.common.errors import UserError
 from lib.config import check_pruned_ratio
 from lib.model.arch import BACKBONE_LAYERS, PRUNABLE_LAYERS, Architecture
@@ -15,7 +16,7 @@ BACKBONE_SHAPES = [(3, 640)] * 2 + [(3, 320)] * 2 + [(3, 160)] * 3 + [(3, 80)] *
 def backbone_macs(channels):
     """k*k*n_in*n_out*H*W summed over the 15 backbone layers for {layer: channels}."""
     total, c_in = 0, 3
-    for (kernel, side), name in zip(BACKBONE_SHAPES, BACKBONE_LAYERS):
+    for (kernel, side), name in zip_same(BACKBONE_SHAPES, BACKBONE_LAYERS):
         total += kernel * kernel * c_in * channels[name] * side * side
         c_in = channels[name]
     return total
@@ -58,6 +59,21 @@ def test_backbone_oracle(full):
     assert sum(c.macs for c in backbone) == 127585484800
     assert sum(c.macs for c in backbone if c.name.startswith('vgg_16/')) == 125278617600
     assert sum(c.params for c in backbone) == 20483904
+
+
+def test_backbone_oracle_on_a_non_square_input():
+    # 64 high, 96 wide: every output is (64 / s) x (96 / s), never (64 / s) squared; VGG16's widths written out.
+    config = small_config(width_mult=1.)
+    counts = macs.count_arch(Architecture.from_model_config(config.MODEL), (64, 96), config)
+    widths = [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024]
+    assert len(widths) == len(BACKBONE_SHAPES)
+    expected, c_in = 0, 3
+    for (kernel, side), c_out in zip_same(BACKBONE_SHAPES, widths):
+        expected += kernel * kernel * c_in * c_out * (64 * side // 640) * (96 * side // 640)
+        c_in = c_out
+    assert sum(c.macs for c in counts if c.group == 'backbone') == expected
+    first = counts[0]
+    assert (first.out_h, first.out_w, first.macs) == (64, 96, 9 * 3 * 64 * 64 * 96)
 
 
 def test_full_model_oracle_by_group(full):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from conftest import zip_same
 from lib.anchors.generator import anchor_spec_from_config
 from lib.checkpoint import arch_path, load_arch
 from lib.model.arch import FEM_GROUPS, FPN_GROUPS, SOURCE_LAYERS
@@ -88,7 +89,7 @@ def test_slim_model_equals_hard_pruned_model(pruned):
     unpruned = run_model(config, pruned['arch'], pruned['source'], images)
     assert np.abs(unpruned['shots']['second'][0] - dense['shots']['second'][0]).max() > 1e-2  # pruning matters
     for shot in ('first', 'second'):
-        for dense_out, slim_out in zip(dense['shots'][shot], slim['shots'][shot]):
+        for dense_out, slim_out in zip_same(dense['shots'][shot], slim['shots'][shot]):
             assert np.abs(dense_out).max() > 1e-2  # the heads say something
             # 1e-4 of the outputs' range: float32 sums in another order (head outputs reach ~40 here)
             np.testing.assert_allclose(slim_out, dense_out, atol=1e-4 * max(1., np.abs(dense_out).max()), rtol=0)
@@ -122,7 +123,7 @@ def test_slim_equals_hard_pruned_for_each_coupling(pruned, coupling, tmp_path):
     unpruned = run_model(config, arch, pruned['source'], images)
     assert np.abs(unpruned['shots']['second'][0] - dense['shots']['second'][0]).max() > 1e-3  # pruning matters
     for shot in ('first', 'second'):
-        for dense_out, slim_out in zip(dense['shots'][shot], slim['shots'][shot]):
+        for dense_out, slim_out in zip_same(dense['shots'][shot], slim['shots'][shot]):
             np.testing.assert_allclose(slim_out, dense_out, atol=1e-4 * max(1., np.abs(dense_out).max()), rtol=0)
 
 
@@ -147,7 +148,7 @@ def test_fpn_channel_dead_in_one_factor_is_dead_in_the_product(tmp_path):
     assert slim_arch.channels['fpn/res1'] == width - 1 == slim['merge/res1/weights'].shape[3]
     unpruned = run_model(config, arch, source, images[0][None])
     sliced = run_model(config, slim_arch, str(tmp_path / 'slim.ckpt'), images[0][None])
-    for dense_out, slim_out in zip(unpruned['shots']['second'], sliced['shots']['second']):
+    for dense_out, slim_out in zip_same(unpruned['shots']['second'], sliced['shots']['second']):
         np.testing.assert_allclose(slim_out, dense_out, atol=1e-4 * max(1., np.abs(dense_out).max()), rtol=0)
 
 

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import tf
+from conftest import tf, zip_same
 from lib import checkpoint
 from lib.common.errors import UserError
 from lib.config import dense_architecture
@@ -50,7 +50,7 @@ class Cluster(object):
         self.tasks = [('ps', 0), ('worker', 0), ('worker', 1)]
         self.logs = [os.path.join(root, '%s_%s%d.log' % (name, job, i)) for job, i in self.tasks]
         self.processes = []
-        for (job, index), log_path in zip(self.tasks, self.logs):
+        for (job, index), log_path in zip_same(self.tasks, self.logs):
             env = dict(os.environ, TF_CONFIG=json.dumps({'cluster': self.cluster,
                                                          'task': {'type': job, 'index': index}}))
             with open(log_path, 'wb') as out:

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import tf
+from conftest import tf, zip_same
 from lib.common.errors import UserError
 from lib.train import checkpoints
 from lib.train.faults import FAULT_ENV, TRACE_ENV, slots_digest
@@ -115,7 +115,7 @@ def test_every_fault_kills_and_the_resumed_runs_equal_an_uninterrupted_one(runs)
     traces = [_read_trace(run[3]) for run in killed]
     starts = [t[1][0][0] for t in traces] + [None]
     trained = []
-    for (steps, _), begin, end in zip(traces, starts, starts[1:]):
+    for (steps, _), begin, end in zip_same(traces, starts[:-1], starts[1:]):
         trained += [(step, paths) for step, paths in steps if step > begin and (end is None or step <= end)]
     assert trained == reference
     assert len(reference) == EPOCHS * STEPS_PER_EPOCH == summary['global_step']
@@ -129,7 +129,7 @@ def test_every_fault_kills_and_the_resumed_runs_equal_an_uninterrupted_one(runs)
 
 def test_resume_restores_the_learning_rate_and_optimizer_slots(runs):
     root, _, _, killed = runs
-    for (fault, _, _, _, prefix, saved), (_, _, output, trace, _, _) in zip(killed, killed[1:]):
+    for (fault, _, _, _, prefix, saved), (_, _, output, trace, _, _) in zip_same(killed[:-1], killed[1:]):
         start_step, lr, digest = _read_trace(trace)[1][0]
         resumed = re.search(r'resumed from (\S+) at global step (\d+)', output)
         assert resumed and resumed.group(1) == prefix and int(resumed.group(2)) == start_step, output
