@@ -99,6 +99,7 @@ def help_text(script):
     if script not in _HELP:
         out, argv, path = io.StringIO(), sys.argv, list(sys.path)
         sys.argv = [script, '--help']
+        sys.path.insert(0, os.path.dirname(os.path.join(ROOT, script)))  # as `python tools/x.py` does
         try:
             with contextlib.redirect_stdout(out):
                 with pytest.raises(SystemExit):
