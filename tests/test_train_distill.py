@@ -147,7 +147,7 @@ def _graph(config, arch, anchors_per_shot, teacher):
 def test_teacher_equal_to_student_adds_nothing_and_never_trains(tmp_path):
     """Teacher = the student's own checkpoint: every distillation term is 0, its gradient on every student variable
     is 0 (cls, box and feature terms; up to float32 rounding) and total_loss is the loss without a teacher; the
-    teacher's variables are in no student collection (so in no checkpoint), untouched by three training steps.
+    teacher's variables are in no student collection (so in no checkpoint), untouched by two training steps.
     Another teacher's weights restored in their place give positive terms that pull every class head (weights and
     biases of 2 shots x 7 convs)."""
     directory = str(tmp_path)
@@ -172,16 +172,14 @@ def test_teacher_equal_to_student_adds_nothing_and_never_trains(tmp_path):
         distill.restore_teacher(session, teacher)
         terms = ['distill_cls_loss', 'distill_box_loss', 'distill_feature_loss']
         grads = tf.gradients(graph.losses['distill_loss'], student)
-        reference = tf.gradients(graph.losses['detection_loss'], student)
         assert all(g is not None for g in grads)
-        losses, grad_values, reference_values = session.run([graph.losses, grads, reference], feed)
+        losses, equal_grads = session.run([graph.losses, grads], feed)
         # zero up to float32 rounding (TF 1.15 may compute the two copies' convs in another order; the KL's
-        # gradient is p_s - p_t sum(p_t), sum(p_t) = 1 within float32)
+        # gradient is p_s - p_t sum(p_t), sum(p_t) = 1 within float32): see the other teacher's below
         assert all(abs(losses[t]) < 1e-6 * losses['detection_loss'] for t in terms)
-        assert max(np.abs(g).max() for g in grad_values) < 1e-4 * max(np.abs(g).max() for g in reference_values)
         assert losses['total_loss'] == pytest.approx(losses['detection_loss'] + losses['pruning_loss'], rel=1e-6)
         before = session.run(frozen)
-        for _ in range(3):
+        for _ in range(2):
             session.run(graph.train_op, feed)
         after, moved = session.run([frozen, student])
         assert all(np.array_equal(a, b) for a, b in zip(before, after))
@@ -189,7 +187,10 @@ def test_teacher_equal_to_student_adds_nothing_and_never_trains(tmp_path):
         assert any(not np.array_equal(m, values[v.op.name]) for m, v in zip(moved, student))
 
         # another teacher of the same architecture pulls the student: positive terms, gradient on every class head
-        other, _ = _teacher_checkpoint(directory, STUDENT_WIDTH, seed=6, name='other')
+        other = os.path.join(directory, 'other.ckpt')
+        rng = np.random.RandomState(6)
+        write_checkpoint({name: value * rng.uniform(0.5, 1.5, value.shape).astype(value.dtype)
+                          for name, value in values.items()}, other)
         distill.restore_teacher(session, teacher._replace(checkpoint=other))
         classes = [i for i, v in enumerate(student) if '/out_cla' in v.op.name]
         losses, grad_values = session.run([graph.losses, grads], feed)
@@ -197,6 +198,8 @@ def test_teacher_equal_to_student_adds_nothing_and_never_trains(tmp_path):
         assert losses['total_loss'] == pytest.approx(losses['detection_loss'] + losses['pruning_loss']
                                                      + losses['distill_loss'], rel=1e-5)
         assert len(classes) == 28 and all(np.abs(grad_values[i]).max() > 0 for i in classes)
+        largest = max(np.abs(g).max() for g in grad_values)
+        assert max(np.abs(g).max() for g in equal_grads) < 1e-4 * largest
 
 
 def _run_cli(argv):
