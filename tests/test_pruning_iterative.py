@@ -152,7 +152,7 @@ def test_a_finished_run_is_skipped_and_other_settings_are_refused(runs, capsys):
     before = read_json(os.path.join(out, 'state.json'))
     assert _run(argv + ['--out', out]) == 0
     assert read_json(os.path.join(out, 'state.json')) == before
-    assert _run(argv[:-1] + ['2', '--out', out]) != 0
+    assert _run(argv[:-1] + ['3', '--out', out]) != 0
     assert 'holds an iterative pruning with other epochs_per_round' in capsys.readouterr().err
 
 
