@@ -41,6 +41,9 @@ def parse_args(argv=None):
                         "{group: ratio} JSON object, written by `mac.py --target_macs=... --write_plan=plan.json`)")
     parser.add_argument('--resume', action='store_true', help='continue the run in model_path whatever it started '
                         'from; fail if it holds no checkpoint (sets config.MODEL.resume)')
+    parser.add_argument('--teacher', default=None, help='distil from this teacher (a checkpoint prefix or a training '
+                        'folder: its best checkpoint), frozen in the graph; sets config.TRAIN.distill_teacher, '
+                        'the TRAIN.distill_* fields weigh the terms')
     parser.add_argument('--continue_train', action='store_true', help="the original's meaning: restore every model "
                         'variable from pretrained_model (strict), then train from step 0 with fresh optimizer state')
     add_max_image_pixels(parser)
@@ -60,6 +63,8 @@ def apply_overrides(config, args):
         config.MODEL.resume = True
     if args.continue_train:
         config.MODEL.continue_train = True
+    if args.teacher is not None:
+        config.TRAIN.distill_teacher = args.teacher
     return config
 
 

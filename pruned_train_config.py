@@ -34,6 +34,14 @@ config.TRAIN.pruned_loss = 'activation'  # 'activation' (the original method) or
 # 'fpn/res1': 0.5, 'fems0/eyes_2_1': 0.25}; or 'all:0.5' (every prunable group). Each in [0, 1).
 config.TRAIN.pruned_ratio = [0.] * 15
 config.TRAIN.round_to = 1                # kept channel counts rounded up to a multiple of this (8/16: SIMD-friendly)
+# Distillation (only with a teacher: --teacher=CKPT or distill_teacher): the student also learns the teacher's
+# softened face/background scores on every anchor, its box offsets on the positive anchors and, optionally, its FEM
+# outputs near the faces. The teacher (a dense or larger checkpoint of this project) runs frozen in the same graph.
+config.TRAIN.distill_teacher = None       # checkpoint prefix or training folder of the teacher (None = no distillation)
+config.TRAIN.distill_cls_weight = 1.      # weight of T^2 KL(teacher || student) of the softened scores, all anchors
+config.TRAIN.distill_temperature = 2.     # softmax temperature T of both score distributions
+config.TRAIN.distill_box_weight = 1.      # weight of smooth-L1(student - teacher box offsets) on positive anchors
+config.TRAIN.distill_feature_weight = 0.  # weight of FEM-output imitation at positive anchors (0 = off)
 
 # ---------------------------------------------------------------- data
 config.DATA = edict()

@@ -252,6 +252,9 @@ SCHEMA = {
         'pruned_alpha': _number_in(0, None),
         'pruned_loss': _one_of('activation', 'activation_per_image', 'group_lasso'),
         'pruned_ratio': _checked_later(), 'round_to': _count_at_least(1),
+        'distill_teacher': kind(str, type(None)), 'distill_cls_weight': _number_in(0, None),
+        'distill_temperature': _number_in(0, None, low_open=True), 'distill_box_weight': _number_in(0, None),
+        'distill_feature_weight': _number_in(0, None),
     },
     'DATA': {
         'root_path': kind(str), 'train_txt_path': kind(str), 'val_txt_path': kind(str),
@@ -277,7 +280,8 @@ SCHEMA = {
     },
 }
 # Fields a config may omit (configs written before the field existed), with the value they then take.
-SCHEMA_DEFAULTS = {'TRAIN.round_to': 1}
+SCHEMA_DEFAULTS = {'TRAIN.round_to': 1, 'TRAIN.distill_teacher': None, 'TRAIN.distill_cls_weight': 1.,
+                   'TRAIN.distill_temperature': 2., 'TRAIN.distill_box_weight': 1., 'TRAIN.distill_feature_weight': 0.}
 SCHEMA_COMMENTS = {'MODEL.l2_norm': ' (the L2Norm scales of conv3_3, conv4_3, conv5_3)',
                    'ANCHOR.strides': ' (one per detection level)', 'ANCHOR.sizes': ' (one per detection level)'}
 

@@ -98,11 +98,12 @@ def check_fresh(ckpt_path, plan, shapes):
     log.warning('!' * 78)
 
 
-def start_arch(ckpt_path, default):
+def start_arch(ckpt_path, default, role='pretrained model'):
     """The architecture a training starting from ``ckpt_path`` builds: an original checkpoint's own (recognised
-    from its variables, with the original's normalisation), else the ``.arch.json`` beside it, else ``default``."""
+    from its variables, with the original's normalisation), else the ``.arch.json`` beside it, else ``default``
+    (``role`` names the checkpoint in errors)."""
     if ckpt_path:
-        shapes = read_shapes(ckpt_path, 'pretrained model')
+        shapes = read_shapes(ckpt_path, role)
         if is_original_checkpoint(ckpt_path, shapes):
             return original_arch(ckpt_path, shapes)
     return load_arch(ckpt_path or '', default)

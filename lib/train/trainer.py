@@ -26,6 +26,7 @@ from lib.config import validate_config
 from lib.model.arch import PRUNABLE_LAYERS, Architecture
 from lib.train import checkpoints, distributed
 from lib.train.claim import Claim, claim_model_path
+from lib.train.distill import resolve_teacher, restore_teacher
 from lib.train.faults import Hooks, slots_digest
 from lib.train.graph import build_train_graph
 from lib.train.restore import start_arch
@@ -36,7 +37,8 @@ from lib.train.towers import default_devices
 
 log = logging.getLogger(__name__)
 
-LOGGED_LOSSES = ('total_loss', 'cls_loss', 'box_loss', 'weight_decay', 'pruning_loss')
+LOGGED_LOSSES = ('total_loss', 'cls_loss', 'box_loss', 'weight_decay', 'pruning_loss', 'distill_cls_loss',
+                 'distill_box_loss', 'distill_feature_loss')  # those the graph has (distillation with a teacher)
 
 
 class Throughput(object):
@@ -164,7 +166,7 @@ class _EpochRunner(object):
     def run(self, batches, steps, epoch, num_epochs, first_step):
         throughput = Throughput()
         fetches = {'train': self.graph.train_op, 'lr': self.graph.learning_rate,
-                   'losses': {name: self.graph.losses[name] for name in LOGGED_LOSSES}}
+                   'losses': {name: self.graph.losses[name] for name in LOGGED_LOSSES if name in self.graph.losses}}
         bar = tqdm(total=steps, desc='epoch %d/%d' % (epoch, num_epochs), unit='step', mininterval=1.)
         with contextlib.closing(bar):
             for step, batch in zip(range(first_step, first_step + steps), self._timed(batches, throughput)):
@@ -202,7 +204,7 @@ class _EpochRunner(object):
         if 'summary' in out:
             self.writer.add_summary(out['summary'], step + 1)
             log.info('epoch %d step %d: %s, lr %g, %.1f images/s', epoch, step + 1,
-                     ', '.join('%s %.4f' % (name, losses[name]) for name in LOGGED_LOSSES), out['lr'],
+                     ', '.join('%s %.4f' % (name, losses[name]) for name in LOGGED_LOSSES if name in losses), out['lr'],
                      throughput.images_per_second())
         if self.is_chief and time.time() - self.last_rolling >= self.rolling_secs:
             self.ckpts.save_rolling(self.session, step + 1)
@@ -295,6 +297,19 @@ def train(config, devices=None, max_image_pixels=MAX_IMAGE_PIXELS):
         return _train_claimed(config, ratios, replica, devices, model_path, claim, max_image_pixels)
 
 
+def _teacher(config, arch):
+    """The distillation Teacher of TRAIN.distill_teacher (None without one); checked before the graph is built."""
+    train = config.TRAIN
+    if not train.distill_teacher:
+        return None
+    teacher = resolve_teacher(train.distill_teacher, arch, Architecture.from_model_config(config.MODEL),
+                              config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD, train.distill_feature_weight)
+    log.info('distilling from the teacher %s (cls weight %g, T %g, box weight %g, feature weight %g)',
+             teacher.checkpoint, train.distill_cls_weight, train.distill_temperature, train.distill_box_weight,
+             train.distill_feature_weight)
+    return teacher
+
+
 def _train_claimed(config, ratios, replica, devices, model_path, claim, max_image_pixels):
     """train() once model_path is held: start, graph, session, epochs."""
     hooks = Hooks.from_environment()
@@ -302,6 +317,7 @@ def _train_claimed(config, ratios, replica, devices, model_path, claim, max_imag
     resume, pretrained = start.resume, start.pretrained
     arch = start_arch(resume or pretrained, Architecture.from_model_config(config.MODEL))
     arch = arch.with_normalisation(*arch.normalisation(config.DATA.PIXEL_MEAN, config.DATA.PIXEL_STD))
+    teacher = _teacher(config, arch)
     spec = anchor_spec_from_config(config.ANCHOR)
     train_loader, val_loader, anchors_per_shot = _make_loaders(config, arch, spec, replica.shard, max_image_pixels)
     with tf.Graph().as_default(), train_loader, val_loader:
@@ -311,11 +327,14 @@ def _train_claimed(config, ratios, replica, devices, model_path, claim, max_imag
         claim.begin()
         tf.set_random_seed(config.DATA.seed)  # fresh weights are reproducible too
         with replica.device_scope():
-            graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices, replica.wrap_optimizer)
+            graph = build_train_graph(config, arch, ratios, anchors_per_shot, devices, replica.wrap_optimizer,
+                                      teacher)
         ckpts = Checkpoints(model_path, config.MODEL.max_to_keep, arch, hooks)
 
         def initialise(session):
             _initialise(session, graph, ckpts, resume, pretrained, config)
+            if teacher is not None:  # never in the student's checkpoints: restored at every start, resume too
+                restore_teacher(session, teacher)
             _settle_interrupted_set(session, ckpts, resume)
 
         with tf.Session(replica.target, config=replica.session_config()) as session, \
