@@ -15,7 +15,7 @@ from lib.common.io import read_json
 from lib.config import dense_architecture, load_config
 from lib.pruning.iterative import round_counts
 from lib.pruning.macs import planned_kept
-from lib.train.faults import FAULT_ENV, round_environment
+from lib.train.faults import FAULT_ENV, TRACE_ENV, round_environment
 from tests.train_helpers import ROOT, tiny_overrides, write_config_file, write_tiny_dataset
 
 from tools import prune_iteratively as tool
@@ -33,6 +33,8 @@ def test_round_counts_are_geometric_rounded_up_and_end_at_the_target():
     assert round_counts(dense, final, 2) == [{'a': 23, 'b': 20, 'c': 10}, final]
     assert round_counts(dense, final, 2, round_to=8) == [{'a': 24, 'b': 24, 'c': 10}, final]
     assert round_counts(dense, final, 1) == [final]
+    # 1000 * (1/1000) ** (1/3) is 100.00000000000001 in floating point: still 100, then 10, 1
+    assert round_counts({'d': 1000}, {'d': 1}, 3) == [{'d': 100}, {'d': 10}, {'d': 1}]
     with pytest.raises(UserError, match='--rounds=0'):
         round_counts(dense, final, 0)
 
@@ -58,16 +60,19 @@ def test_a_round_fault_reaches_only_its_round():
     assert round_environment({FAULT_ENV: 'step:3'}, 1) == {FAULT_ENV: 'step:3'}
 
 
-def _run(argv, fault=None):
-    """tools/prune_iteratively.py in this process (its fine-tunes are subprocesses); the exit status."""
-    if fault:
-        os.environ[FAULT_ENV] = fault
+def _run(argv, fault=None, trace=None):
+    """tools/prune_iteratively.py in this process (its fine-tunes are subprocesses, with the trainer's ``fault``
+    and ``trace`` hooks); the exit status."""
+    for name, value in ((FAULT_ENV, fault), (TRACE_ENV, trace)):
+        if value:
+            os.environ[name] = value
     try:
         tool.main(argv)
     except SystemExit as exit:
         return exit.code
     finally:
         os.environ.pop(FAULT_ENV, None)
+        os.environ.pop(TRACE_ENV, None)
     return 0
 
 
@@ -94,7 +99,7 @@ def runs(tmp_path_factory):
     state_after_kill = read_json(os.path.join(killed, 'state.json'))
     shutil.copytree(killed, reference)
     shutil.rmtree(os.path.join(reference, 'round_2', 'train'))
-    status['resumed'] = _run(argv + ['--out', killed])
+    status['resumed'] = _run(argv + ['--out', killed], trace=os.path.join(root, 'resumed.trace'))
     status['reference'] = _run(argv + ['--out', reference])
     return root, config, arch, argv, status, state_after_kill
 
@@ -133,6 +138,11 @@ def test_a_run_killed_in_round_2_resumes_and_equals_the_uninterrupted_run(runs):
     assert 'checkpoint' in state_after_kill['rounds']['1']
     assert 'slim' in state_after_kill['rounds']['2'] and 'checkpoint' not in state_after_kill['rounds']['2']
     assert os.path.isfile(os.path.join(root, 'reference', 'round_1', 'train', 'epoch_2.ckpt.index'))
+    # the re-run ran round 2's fine-tune only, from its epoch-1 checkpoint (step 2): steps 3 and 4
+    with open(os.path.join(root, 'resumed.trace')) as f:
+        lines = [line.split('\t') for line in f.read().splitlines()]
+    assert [line[:2] for line in lines if line[0] == 'start'] == [['start', '2']]
+    assert [line[0] for line in lines if line[0] != 'start'] == ['3', '4']
     reference = read_json(os.path.join(root, 'reference', 'state.json'))
     resumed = read_json(os.path.join(root, 'killed', 'state.json'))
     assert resumed['rounds'] == reference['rounds']

@@ -44,7 +44,7 @@ def round_counts(dense, final, rounds, round_to=1):
                 counts[group] = target
                 continue
             exact = width * (target / float(width)) ** (index / float(rounds))
-            counts[group] = max(target, rounded_up(int(math.ceil(exact - 1e-6)), width, round_to))
+            counts[group] = rounded_up(int(math.ceil(exact - 1e-6)), width, round_to)  # exact >= target
         schedule.append(counts)
     return schedule
 
