@@ -7,7 +7,8 @@ checkpoint / its optimized checkpoint: data written, state file not yet), ``save
 save at global step N). ``PRUNED_DSFD_TRACE`` names a file the trainer appends one line to per step (global step
 after it, then the image paths of its batch) and one ``start`` line after restoring (step, learning rate read from
 the graph, digest of the optimizer slots). Both are read once when training starts; unset (as outside the tests),
-they do nothing.
+they do nothing. A driver of several trainings (tools/prune_iteratively.py) takes ``round:R:POINT``: POINT is
+the fault of round R's training only (or of the driver itself, ``round:R:slimmed``).
 """
 import hashlib
 import os
@@ -38,6 +39,18 @@ class Hooks(object):
         if self.trace:
             with open(self.trace, 'a') as f:
                 f.write('\t'.join(str(v) for v in fields) + '\n')
+
+
+def round_environment(environment, index):
+    """A copy of ``environment`` (os.environ) for the training of round ``index``: a ``round:R:POINT`` fault
+    becomes POINT in round R and is dropped in the others; any other fault stays as it is."""
+    environment = dict(environment)
+    fault = environment.get(FAULT_ENV, '').split(':')
+    if fault[0] == 'round':
+        del environment[FAULT_ENV]
+        if fault[1:2] == [str(index)]:
+            environment[FAULT_ENV] = ':'.join(fault[2:])
+    return environment
 
 
 OPTIMIZER_NAMES = ('/Momentum', '/Adam', '/Adam_1', 'beta1_power', 'beta2_power')
