@@ -1,6 +1,6 @@
 """One small backend per runtime behind FaceDetector, picked by the file's extension: ``.pb`` TensorFlow,
-``.onnx`` onnxruntime, ``.xml`` OpenVINO (IR), ``.tflite`` LiteRT. Each takes a letterboxed float batch [N, H, W, 3] and returns the
-frozen graph's outputs (boxes [N, K, 4] normalised ymin, xmin, ymax, xmax; scores [N, K]; num_detections [N]);
+``.onnx`` onnxruntime, ``.xml`` OpenVINO (IR), ``.tflite`` LiteRT. Each takes a letterboxed float batch
+[N, H, W, 3] and returns the frozen graph's outputs (boxes [N, K, 4] normalised ymin, xmin, ymax, xmax; scores [N, K]; num_detections [N]);
 ``pad_value`` is the pixel mean it pads with and ``input_size`` a fixed (H, W) or None (any multiple of 32)."""
 import os
 
