@@ -352,12 +352,60 @@ def auto_freeze(*args):
 
 
 def test_auto_freeze_deploy_flags_fail_in_one_line(tmp_path):
+    # (bad --onnx / --openvino kinds: rows of test_bad_inputs.py)
     code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), '--tflite=fp32,fp8')
     assert code == 2 and len(err) == 1 and 'fp8' in err[0]
-    if not runtime_available('tf2onnx'):  # the reference environment: says where ONNX is exported
-        code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), '--onnx')
-        assert code == 2 and len(err) == 1 and 'requirements-export.txt' in err[0]
+    if not runtime_available('tf2onnx'):  # the reference environment: says where ONNX and OpenVINO are exported
+        for flag in ('--onnx', '--openvino=fp32'):
+            code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), flag)
+            assert code == 2 and len(err) == 1 and 'modern environment' in err[0], (flag, err)
     assert not os.listdir(str(tmp_path))
+
+
+@needs_onnx
+@needs_openvino
+def test_auto_freeze_writes_the_onnx_int8_and_openvino_files(frozen, tmp_path, capsys):
+    import cv2
+    from export_graphs import CONFIG_PATH
+    from lib.common.outputs import MARKER
+    config = tmp_path / 'config.py'
+    config.write_text('exec(open(%r).read())\nconfig.MODEL.width_mult = 0.125\nconfig.TEST.score_thres = 0.05\n'
+                      'config.TEST.max_detect = 100\n' % CONFIG_PATH)
+    (tmp_path / 'calib').mkdir()
+    for i, image in enumerate(sample_images()):
+        cv2.imwrite(str(tmp_path / 'calib' / ('%d.png' % i)), image[:, :, ::-1])
+    out = tmp_path / 'export'
+    auto_freeze_tool().main(['--ckpt_path=%s' % os.path.join(os.path.dirname(frozen[1]), 'model.ckpt'),
+                             '--output_path=%s' % out, '--config=%s' % config, '--onnx=int8', '--openvino=fp32',
+                             '--input_size=128,128', '--calib_images=3', '--calib_source=%s' % (tmp_path / 'calib')])
+    printed = capsys.readouterr().out
+    written = sorted(name for name in os.listdir(str(out)) if name != MARKER)
+    assert written == ['detector.pb', 'detector_fp32.bin', 'detector_fp32.xml', 'detector_int8.onnx']  # no temp
+    for name in ('detector_int8.onnx', 'detector_fp32.xml + detector_fp32.bin', 'int8 calibration: 3 images'):
+        assert name in printed
+    assert_same_detections(detections(str(out / 'detector_fp32.xml'), None), detections(frozen[1], None))
+
+
+def auto_freeze_tool():
+    """The module tools/auto_freeze.py (its main and flag parsing, in this process)."""
+    import importlib.util
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location('_auto_freeze', os.path.join(ROOT, 'tools', 'auto_freeze.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_a_bare_onnx_flag_is_fp32():
+    tool = auto_freeze_tool()
+    args = tool.parse_args(['--ckpt_path=x', '--output_path=y', '--onnx', '--openvino=int8,fp32,int8'])
+    assert [tool.export_kinds(flag, getattr(args, flag)) for flag in tool.EXPORT_FLAGS] == [
+        ['fp32'], ['int8', 'fp32'], []]
+    assert tool.export_kinds('onnx', tool.parse_args(['--ckpt_path=x', '--output_path=y']).onnx) == []
+    from lib.export.onnx_export import onnx_name
+    from lib.export.openvino_export import openvino_name
+    assert [onnx_name('fp32'), onnx_name('int8'), openvino_name('int8')] == [
+        'detector.onnx', 'detector_int8.onnx', 'detector_int8.xml']
 
 
 def test_host_nms_stops_at_max_detections_above_256():
