@@ -102,6 +102,23 @@ def test_tflite_fp32_equals_the_pb_at_its_fixed_size(frozen, tflite_path):
             detector.detect(sample_images()[0], input_size=(64, 64))
 
 
+@needs_tflite
+def test_tflite_threads_default_to_every_usable_cpu(tflite_path, monkeypatch):
+    """LiteRT's own default (-1) gives XNNPACK no thread pool: None must mean every usable CPU, as for a .pb."""
+    import ai_edge_litert.interpreter as module
+    seen = []
+
+    class Recording(module.Interpreter):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get('num_threads'))
+            super(Recording, self).__init__(*args, **kwargs)
+    monkeypatch.setattr(module, 'Interpreter', Recording)
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 2, 5}, raising=False)
+    for threads in (None, 1, 4):
+        FaceDetector(tflite_path, threads=threads).close()
+    assert seen == [3, 1, 4]
+
+
 @needs_onnx
 @needs_tflite
 def test_bad_or_truncated_files_give_one_line(tmp_path, onnx_path, tflite_path):

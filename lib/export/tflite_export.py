@@ -93,6 +93,17 @@ def int8_model(converter, dataset):
     return debugger.get_nondebug_quantized_model()
 
 
+def convert_session(session, inputs, outputs, kind, dataset=None):
+    """The TFLite flatbuffer (bytes, no metadata) of ``outputs`` of a session's graph fed at ``inputs``:
+    fp32, fp16 weights, or int8 calibrated on ``dataset`` (a representative-dataset generator)."""
+    converter = tf.lite.TFLiteConverter.from_session(session, list(inputs), list(outputs))
+    if kind != 'fp32':
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == 'fp16':
+        converter.target_spec.supported_types = [tf.float16]
+    return int8_model(converter, dataset) if kind == 'int8' else converter.convert()
+
+
 def tflite_model(graph_def, kind, input_size, calibration_images=None):
     """The TFLite flatbuffer (bytes) of a frozen detector GraphDef, with its metadata."""
     if kind not in KINDS:
@@ -102,17 +113,10 @@ def tflite_model(graph_def, kind, input_size, calibration_images=None):
         raise UserError('--tflite=int8 needs calibration images (--calib_images N > 0 readable images)')
     settings = graph_settings(graph_def)
     settings['input_size'] = [int(input_size[0]), int(input_size[1])]
+    dataset = calibration_batches(calibration_images, input_size, settings['pixel_mean']) if kind == 'int8' else None
     graph, images, boxes, scores = raw_detection_graph(graph_def, input_size)
     with tf.Session(graph=graph) as session:
-        converter = tf.lite.TFLiteConverter.from_session(session, [images], [boxes, scores])
-        if kind != 'fp32':
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if kind == 'fp16':
-            converter.target_spec.supported_types = [tf.float16]
-        if kind == 'int8':
-            model = int8_model(converter, calibration_batches(calibration_images, input_size, settings['pixel_mean']))
-        else:
-            model = converter.convert()
+        model = convert_session(session, [images], [boxes, scores], kind, dataset)
     return with_metadata(model, METADATA_KEY, metadata_json(settings))
 
 

@@ -111,8 +111,15 @@ class OnnxRuntime(object):
         self.session = None
 
 
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
 class LiteRTRuntime(object):
-    """A ``.tflite`` file from tools/auto_freeze.py --tflite: fixed input size, raw boxes and scores, NMS here."""
+    """A ``.tflite`` file from tools/auto_freeze.py --tflite: fixed input size, raw boxes and scores, NMS here.
+    ``threads`` None means every usable CPU, as TensorFlow and onnxruntime do: LiteRT's own default (-1) gives
+    its XNNPACK delegate, where the convolutions run, no thread pool at all."""
 
     def __init__(self, path, threads=None):
         _check_file(path)
@@ -120,8 +127,9 @@ class LiteRTRuntime(object):
         interpreter_module = import_optional('ai_edge_litert.interpreter', 'running %s' % path)
         with open(path, 'rb') as f:
             model = f.read()
+        threads = int(threads) if threads else usable_cpus()
         try:
-            self.interpreter = interpreter_module.Interpreter(model_content=model, num_threads=threads or None)
+            self.interpreter = interpreter_module.Interpreter(model_content=model, num_threads=threads)
             self.interpreter.allocate_tensors()  # the interpreter verifies the flatbuffer before we read it
             text = read_metadata(model, METADATA_KEY)
         except UserError:
