@@ -22,23 +22,25 @@ def result(ov_dense=600., ov_slim=200., slim_e2e=32., int8_easy=0.90, ap_images=
                   'trained slim': row(TF_fp32=slim_e2e, OpenVINO_int8=11.)}
     aps = {'trained dense': {'OpenVINO fp32': {'easy': 0.9, 'medium': 0.8, 'hard': 0.5},
                              'OpenVINO int8': {'easy': int8_easy, 'medium': 0.795, 'hard': 0.5}}}
-    out = {'settings': {'slim': 'all:0.5'}, 'network': network, 'network_baseline_ms': 2000.,
-           'slim_mac_fraction': 0.253, 'ap_images': ap_images,
-           'post_processing': bench_deploy.post_processing(end_to_end, network),
-           'slim_speedup_end_to_end': bench_deploy.slim_speedups(end_to_end), 'ap_gaps': bench_deploy.ap_gaps(aps)}
-    return out
+    return {'settings': {'slim': 'all:0.5'}, 'network': network, 'network_baseline_ms': 2000.,
+            'slim_mac_fraction': 0.253, 'ap_images': ap_images,
+            'post_processing': bench_deploy.post_processing(end_to_end, network),
+            'slim_speedup_end_to_end': bench_deploy.slim_speedups(end_to_end), 'ap_gaps': bench_deploy.ap_gaps(aps)}
 
 
 def test_ratios():
+    """Post-processing is 1 - network / end to end; slim speed-up dense / slim; AP gap int8 - fp32."""
     out = result()
     assert out['post_processing']['trained dense']['TF fp32'] == pytest.approx(0.08)
     assert out['post_processing']['trained slim']['OpenVINO int8'] == pytest.approx(1 / 11.)
-    assert out['slim_speedup_end_to_end'] == {'TF fp32': pytest.approx(50 / 32.), 'OpenVINO int8': pytest.approx(21 / 11.)}
+    assert out['slim_speedup_end_to_end'] == {'TF fp32': pytest.approx(50 / 32.),
+                                              'OpenVINO int8': pytest.approx(21 / 11.)}
     assert out['ap_gaps']['trained dense']['OpenVINO int8'] == {'easy': pytest.approx(0.), 'medium':
                                                                 pytest.approx(-0.005), 'hard': pytest.approx(0.)}
 
 
 def test_verdicts_met_and_not_met():
+    """Each "Done when" line says met or NOT met against its goal, with the number and the worst case."""
     lines = bench_deploy.verdicts(result())
     assert [line.split(': ')[1].split(' (')[0] for line in lines] == ['met'] * 5
     assert '(3.33x, goal >= 3x)' in lines[0] and '(10.00x, goal >= 9x)' in lines[1] and '25.3% MACs' in lines[1]
