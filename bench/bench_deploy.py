@@ -16,8 +16,9 @@ every runtime once, round-robin), so a change in the machine's load hits all col
    (the demo's generator settings, seed --ap_seed), at the config's input size.
 
 It prints markdown tables, the ratios issue 27 asks for and one verdict line per "Done when" bullet, and writes
-them to --json. A full run (full width, 640x640, 2 threads, --runs 5) takes about 20 minutes on 2 cores; --skip
-drops columns, --no_random or no --trained drops sections.
+them to --json. A full run (full width, 640x640, 2 threads, --runs 5) should take 20-25 minutes on 2 cores, most
+of it exporting the full-width network (TFLite int8 calibrates without XNNPACK); to bound it: --skip 'TFLite fp16'
+(or other columns), --random_calib_images, --ap_images, --no_random, or no --trained.
 
     python bench/bench_deploy.py --trained demo_run --config demo_config.py [--json bench_deploy.json]
 """
@@ -391,7 +392,7 @@ def network_table(network, macs, runtimes, baseline):
     for name, row in network.items():
         label = name
         if name in macs:
-            label += ' (%.1f G MACs, %.1f%%)' % (macs[name] / 1e9, 100. * macs[name] / dense_macs)
+            label += ' (%.2f G MACs, %.1f%%)' % (macs[name] / 1e9, 100. * macs[name] / dense_macs)
         rows.append([label] + ['%.0f ms (%.1fx)' % (row[r]['ms'], baseline / row[r]['ms']) if baseline else
                                '%.0f ms' % row[r]['ms'] for r in runtimes])
         size_rows.append([name] + ['-' if row[r]['bytes'] is None else '%.2f' % (row[r]['bytes'] / 1e6)
@@ -524,7 +525,9 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, default=640)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--runs', type=int, default=5, help='timed runs per runtime (median)')
-    parser.add_argument('--calib_images', type=int, default=8, help='int8 calibration images')
+    parser.add_argument('--calib_images', type=int, default=8, help="int8 calibration images (the demo's val set)")
+    parser.add_argument('--random_calib_images', type=int, default=4,
+                        help='random calibration images of the random network (its timing needs no more)')
     parser.add_argument('--ap_images', type=int, default=300, help='synthetic val images for AP (0: no AP)')
     parser.add_argument('--ap_seed', type=int, default=27, help='seed of the AP val set (the demo uses 0)')
     parser.add_argument('--skip', default='', help='comma-separated runtimes not to measure, e.g. "TFLite fp16"')
@@ -538,8 +541,9 @@ def parse_args(argv=None):
                                                                         ', '.join(RUNTIMES)))
     if 'TF fp32' in skip:
         raise UserError('--skip=%s: TF fp32 is the baseline of every ratio; it cannot be skipped' % args.skip)
-    if args.runs < 1 or args.calib_images < 1 or args.ap_images < 0 or args.threads < 1:
-        raise UserError('--runs, --calib_images and --threads must be >= 1, --ap_images >= 0')
+    if min(args.runs, args.calib_images, args.random_calib_images, args.threads) < 1 or args.ap_images < 0:
+        raise UserError('--runs, --calib_images, --random_calib_images and --threads must be >= 1, '
+                        '--ap_images >= 0')
     args.skip = skip
     return args
 
@@ -565,7 +569,7 @@ def main():
     try:
         if not args.no_random:
             random_images = [np.random.RandomState(i).randint(0, 256, (480, 640, 3)).astype(np.uint8)
-                             for i in range(args.calib_images)]
+                             for i in range(args.random_calib_images)]
             for index, (name, pb, macs) in enumerate(random_models(args, work, size)):
                 calibration = calibration_inputs(random_images, size, pixel_mean(pb))
                 result['network'][name] = measure_network(name, pb, size, calibration,
