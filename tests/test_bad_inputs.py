@@ -93,6 +93,7 @@ ROWS = {
     'demo/missing config': error('demo', ['--config={in}/nope.py', '--out={out}/demo'], '{in}/nope.py'),
     'FaceDetector/missing model': error('FaceDetector', ['{in}/nope.pb'], '{in}/nope.pb'),
     'FaceDetector/not a model': error('FaceDetector', ['{in}/garbage.pb'], '{in}/garbage.pb'),
+    'FaceDetector/not an IR': error('FaceDetector', ['{in}/garbage.xml'], '{in}/garbage.xml'),
     'FaceDetector/unknown kind': error('FaceDetector', ['{in}/config.py'], '{in}/config.py'),
     # bad flag values: named
     'train/bad pruned_ratio': error('pruned_train', TRAIN + ['--pruned_ratio=lots'], '--pruned_ratio'),
@@ -104,6 +105,10 @@ ROWS = {
     'mac/bad target': error('mac', MAC + ['--sensitivity', '--target_macs=2'], '--target_macs=2'),
     'freeze/bad tflite kind': error('tools/auto_freeze', FREEZE + ['--output_path={out}/e', '--tflite=fp64'],
                                     '--tflite=fp64'),
+    'freeze/bad openvino kind': error('tools/auto_freeze', FREEZE + ['--output_path={out}/e', '--openvino=fp16'],
+                                      '--openvino=fp16'),
+    'freeze/bad onnx kind': error('tools/auto_freeze', FREEZE + ['--output_path={out}/e', '--onnx=int4'],
+                                  '--onnx=int4'),
     'freeze/mask without slim': error('tools/auto_freeze', FREEZE + ['--output_path={out}/e',
                                                                      '--mask={in}/ckpt/x.json'], '--mask'),
     'convert/zero std': error('tools/convert_checkpoint', ['--ckpt_path={in}/ckpt/model.ckpt', '--output_path={out}/c',
@@ -245,6 +250,8 @@ def _write_world(root):
     fake_detector_pb(os.path.join(root, 'detector.pb'))
     with open(os.path.join(root, 'garbage.pb'), 'wb') as f:
         f.write(b'\x00not a graph\xff' * 10)
+    with open(os.path.join(root, 'garbage.xml'), 'w') as f:
+        f.write('<net name="x"><layers><layer id="0"')
     image = cv2.imread(os.path.join(data, 'val', '000.jpg'))
     for split in ('train', 'val'):  # a WIDER root: one valid face, one degenerate (negative width)
         event = os.path.join(root, 'wider', 'WIDER_' + split, 'images', '0--Parade')

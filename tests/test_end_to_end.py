@@ -109,12 +109,17 @@ def test_slim_pb_equals_the_hard_pruned_checkpoint(pipeline, tmp_path):
 
 
 def test_deploy_exports_of_the_trained_model(pipeline, tmp_path):
-    """ONNX and fp32 TFLite detections equal the .pb's; int8 easy AP within 0.05 of fp32 (synthetic val set)."""
+    """ONNX, OpenVINO and fp32 TFLite detections equal the .pb's; TFLite int8 easy AP within 0.05 of fp32, and
+    onnxruntime and OpenVINO int8 easy, medium and hard AP within 0.03 of fp32 (synthetic val set)."""
     pytest.importorskip('onnxruntime', reason='requirements-export.txt (modern environment only)')
     pytest.importorskip('ai_edge_litert', reason='requirements-export.txt (modern environment only)')
+    pytest.importorskip('openvino', reason='requirements-export.txt (modern environment only)')
+    pytest.importorskip('nncf', reason='requirements-export.txt (modern environment only)')
     from lib.common.image import read_image
     from lib.evaluation.subset import ValSubset
-    from lib.export.onnx_export import write_onnx
+    from lib.export.deploy_graph import calibration_inputs, graph_settings
+    from lib.export.onnx_export import quantize_onnx, write_onnx
+    from lib.export.openvino_export import convert_onnx_to_openvino
     from lib.export.tflite_export import write_tflite
     from lib.inference.detector import FaceDetector
     from lib.inference.runtimes import load_graph_def
@@ -125,15 +130,21 @@ def test_deploy_exports_of_the_trained_model(pipeline, tmp_path):
     graph_def = load_graph_def(summary['standard']['pb'])
     val = list_images(os.path.join(config.DATA.root_path, 'WIDER_val'))
     images = [read_image(item.path) for item in val[:8]]
-    paths = {'onnx': str(tmp_path / 'detector.onnx'), 'fp32': str(tmp_path / 'detector_fp32.tflite'),
-             'int8': str(tmp_path / 'detector_int8.tflite')}
+    calibration_images = [read_image(item.path) for item in val[-20:]]
+    calibration = calibration_inputs(calibration_images, size, graph_settings(graph_def)['pixel_mean'])
+    paths = {kind: str(tmp_path / name) for kind, name in (
+        ('onnx', 'detector.onnx'), ('onnx_int8', 'detector_int8.onnx'), ('openvino', 'detector_fp32.xml'),
+        ('openvino_int8', 'detector_int8.xml'), ('fp32', 'detector_fp32.tflite'), ('int8', 'detector_int8.tflite'))}
     write_onnx(graph_def, paths['onnx'])
+    quantize_onnx(paths['onnx'], paths['onnx_int8'], calibration)
+    convert_onnx_to_openvino(paths['onnx'], paths['openvino'], 'fp32')
+    convert_onnx_to_openvino(paths['onnx'], paths['openvino_int8'], 'int8', calibration)
     write_tflite(graph_def, paths['fp32'], 'fp32', size)
-    write_tflite(graph_def, paths['int8'], 'int8', size, [read_image(item.path) for item in val[-20:]])
+    write_tflite(graph_def, paths['int8'], 'int8', size, calibration_images)
     with FaceDetector(summary['standard']['pb']) as detector:
         expected = detector.detect_batch(images, 0.3, size)
     assert sum(len(d) for d in expected) > 0
-    for kind in ('onnx', 'fp32'):
+    for kind in ('onnx', 'openvino', 'fp32'):
         with FaceDetector(paths[kind]) as detector:
             got = detector.detect_batch(images, 0.3, size)
         for g, e in zip_same(got, expected):
@@ -142,12 +153,18 @@ def test_deploy_exports_of_the_trained_model(pipeline, tmp_path):
             np.testing.assert_allclose(g[:, :4], e[:, :4], atol=1e-3, err_msg=kind)
     subset = ValSubset(config.DATA.root_path, 40, size)
     aps = {}
-    for kind in ('fp32', 'int8'):
+    for kind in ('fp32', 'int8', 'onnx', 'onnx_int8', 'openvino_int8'):
         with FaceDetector(paths[kind]) as detector:
             aps[kind] = subset.average_precision(detector.detect_batch)
     report_measurement('end to end, TFLite easy AP: fp32 %.4f, int8 %.4f (gap %.4f)' % (
         aps['fp32']['easy'], aps['int8']['easy'], aps['fp32']['easy'] - aps['int8']['easy']))
     assert aps['int8']['easy'] >= aps['fp32']['easy'] - 0.05
+    for kind in ('onnx_int8', 'openvino_int8'):  # fp32: the ONNX file (the OpenVINO fp32 one equals it)
+        report_measurement('end to end, %s easy / medium / hard AP: %s (fp32 %s)' % (
+            kind, ' / '.join('%.4f' % aps[kind][s] for s in ('easy', 'medium', 'hard')),
+            ' / '.join('%.4f' % aps['onnx'][s] for s in ('easy', 'medium', 'hard'))))
+        for subset_name in ('easy', 'medium', 'hard'):
+            assert abs(aps[kind][subset_name] - aps['onnx'][subset_name]) <= 0.03, (kind, subset_name, aps)
 
 
 def readme_commands():

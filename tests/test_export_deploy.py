@@ -1,10 +1,12 @@
-"""ONNX and TFLite exports of a frozen detector and FaceDetector over every runtime.
+"""ONNX, OpenVINO and TFLite exports of a frozen detector and FaceDetector over every runtime.
 
 A random small model (width 0.125, biases randomised so it detects something) stands in here: the equality
 of runtimes is a property of the conversion, not of the weights; the same check on the model trained by the
-end-to-end test, and int8's AP, are in test_end_to_end.py. Two conversions in all (module-scoped).
+end-to-end test, and int8's AP, are in test_end_to_end.py. Each conversion runs once (module-scoped); the int8
+files here are checked for being int8 where intended, their detections against fp32 loosely (random weights).
 """
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -29,6 +31,9 @@ def runtime_available(module):
 
 needs_onnx = pytest.mark.skipif(not runtime_available('tf2onnx') or not runtime_available('onnxruntime'),
                                 reason='requirements-export.txt not installed (modern environment only)')
+needs_openvino = pytest.mark.skipif(not runtime_available('tf2onnx') or not runtime_available('openvino')
+                                    or not runtime_available('nncf'),
+                                    reason='requirements-export.txt not installed (modern environment only)')
 needs_tflite = pytest.mark.skipif(not runtime_available('ai_edge_litert.interpreter'),
                                   reason='requirements-export.txt not installed (modern environment only)')
 
@@ -52,6 +57,20 @@ def onnx_path(frozen):
     path = frozen[1][:-3] + '.onnx'
     write_onnx(frozen[0], path)
     return path
+
+
+@pytest.fixture(scope='module')
+def xml_path(onnx_path):
+    from lib.export.openvino_export import convert_onnx_to_openvino, openvino_name
+    path = os.path.join(os.path.dirname(onnx_path), openvino_name('fp32'))
+    convert_onnx_to_openvino(onnx_path, path, 'fp32')
+    return path
+
+
+def calibration():
+    """Letterboxed calibration inputs for the int8 files (the sample images at INPUT_SIZE)."""
+    from lib.export.deploy_graph import calibration_inputs
+    return calibration_inputs(sample_images(), INPUT_SIZE, [123.675, 116.28, 103.53])
 
 
 @pytest.fixture(scope='module')
@@ -91,6 +110,120 @@ def test_onnx_equals_the_pb_with_dynamic_shapes(frozen, onnx_path):
         assert_same_detections(detections(onnx_path, size), detections(frozen[1], size))
 
 
+@needs_openvino
+def test_openvino_fp32_equals_the_pb_with_dynamic_shapes(frozen, xml_path):
+    import openvino as ov
+    from lib.common.io import umask_mode
+    from lib.export.deploy_graph import graph_settings, parse_metadata
+    from lib.inference.runtimes import OpenVINORuntime
+    model = ov.Core().read_model(xml_path)
+    assert [i.get_any_name() for i in model.inputs] == ['images']
+    assert [o.get_any_name() for o in model.outputs] == ['boxes', 'scores', 'num_detections']
+    assert str(model.inputs[0].get_partial_shape()) == '[?,?,?,3]'
+    constants = [op for op in model.get_ops() if op.get_type_name() == 'Constant']
+    assert 'f16' not in {str(op.get_element_type()) for op in constants}  # weights kept f32
+    settings = parse_metadata(model.get_rt_info(['dsfd']).astype(str), xml_path)
+    np.testing.assert_allclose(settings['pixel_mean'], graph_settings(frozen[0])['pixel_mean'])
+    for path in (xml_path, xml_path[:-4] + '.bin'):
+        assert os.stat(path).st_mode & 0o777 == umask_mode()
+    assert not [name for name in os.listdir(os.path.dirname(xml_path)) if name.startswith('.')]
+    runtime = OpenVINORuntime(xml_path, threads=2)
+    assert runtime.model.get_property('INFERENCE_PRECISION_HINT') == ov.Type.f32
+    assert runtime.model.get_property('INFERENCE_NUM_THREADS') == 2
+    for size in (None, INPUT_SIZE):  # padded to 128x128 (batch of 3), then letterboxed
+        assert_same_detections(detections(xml_path, size), detections(frozen[1], size))
+
+
+def conv_weight_quantizers(model):
+    """{Conv node name: (its weight's QuantizeLinear/DequantizeLinear axis, scale count)} of a QDQ ONNX model."""
+    nodes = {output: node for node in model.graph.node for output in node.output}
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    found = {}
+    for node in model.graph.node:
+        if node.op_type != 'Conv' or node.input[1] not in nodes:
+            continue
+        dequantize = nodes[node.input[1]]
+        if dequantize.op_type == 'DequantizeLinear':
+            axis = [a.i for a in dequantize.attribute if a.name == 'axis']
+            found[node.name] = (axis[0] if axis else None, int(np.prod(initializers[dequantize.input[1]].dims)),
+                                initializers[dequantize.input[0]].data_type)
+    return found
+
+
+@needs_onnx
+def test_onnx_int8_quantizes_the_convolutions_per_channel(frozen, onnx_path, tmp_path):
+    import onnx
+    from lib.export.onnx_export import quantize_onnx
+    path = str(tmp_path / 'detector_int8.onnx')
+    quantize_onnx(onnx_path, path, calibration())
+    fp32, int8 = onnx.load(onnx_path), onnx.load(path)
+    convs = [node for node in fp32.graph.node if node.op_type == 'Conv']
+    weights = {tensor.name: tensor for tensor in fp32.graph.initializer}
+    quantized = conv_weight_quantizers(int8)
+    assert len(quantized) == len(convs) > 20
+    for conv in convs:  # int8 weights, one scale per output channel (axis 0 of an ONNX Conv weight)
+        axis, scales, data_type = quantized[conv.name]
+        assert (axis, scales, data_type) == (0, weights[conv.input[1]].dims[0], onnx.TensorProto.INT8)
+    # activations are quantized only where a convolution reads or writes them (onnxruntime runs a Conv in int8
+    # when its output is quantized too); the box decoding and NMS read float
+    producers = {name: node.op_type for node in int8.graph.node for name in node.output}
+    readers = {}
+    for node in int8.graph.node:
+        for name in node.input:
+            readers.setdefault(name, set()).add(node.op_type)
+    constants = {tensor.name for tensor in int8.graph.initializer}
+    quantized = [(node.input[0], node.output[0]) for node in int8.graph.node
+                 if node.op_type == 'QuantizeLinear' and node.input[0] not in constants]
+    dequantized = {node.input[0]: node.output[0] for node in int8.graph.node if node.op_type == 'DequantizeLinear'}
+    assert len(quantized) >= len(convs)
+    for tensor, q in quantized:
+        assert producers.get(tensor) == 'Conv' or 'Conv' in readers[dequantized[q]], tensor
+    assert not [node.name for node in int8.graph.node if node.op_type in ('Softmax', 'Exp', 'NonMaxSuppression')
+                and set(node.input) & set(dequantized.values())]
+    metadata = [{p.key: p.value for p in model.metadata_props}['dsfd'] for model in (fp32, int8)]
+    assert metadata[0] == metadata[1]
+    assert_close_detections(detections(path, INPUT_SIZE), detections(frozen[1], INPUT_SIZE))
+
+
+@needs_openvino
+def test_openvino_int8_quantizes_the_convolutions(frozen, onnx_path, tmp_path):
+    import openvino as ov
+    from lib.export.openvino_export import convert_onnx_to_openvino
+    path = str(tmp_path / 'detector_int8.xml')
+    convert_onnx_to_openvino(onnx_path, path, 'int8', calibration())
+    model = ov.Core().read_model(path)
+    convs = [op for op in model.get_ops() if op.get_type_name() == 'Convolution']
+    fed = {}  # op type -> inputs fed by a FakeQuantize
+    for op in model.get_ops():
+        if op.get_type_name() == 'FakeQuantize':
+            for target in op.output(0).get_target_inputs():
+                node = target.get_node()
+                fed.setdefault(node.get_type_name(), set()).add(node.get_friendly_name())
+    # every convolution's activation input is quantized; nothing else (decoding, NMS inputs) is (ShapeOf reads
+    # only a tensor's shape)
+    assert set(fed) <= {'Convolution', 'ShapeOf'} and len(fed.get('Convolution', ())) == len(convs) > 20
+    import onnx
+    metadata = {p.key: p.value for p in onnx.load(onnx_path).metadata_props}
+    assert model.get_rt_info(['dsfd']).astype(str) == metadata['dsfd']
+    assert_close_detections(detections(path, INPUT_SIZE), detections(frozen[1], INPUT_SIZE))
+
+
+def assert_close_detections(got, expected):
+    """int8 against fp32 on random weights (no accuracy to keep, so loosely: the AP check is the end-to-end
+    test's): the same number of detections give or take a fifth, and most fp32 boxes found again (IoU >= 0.5)
+    with a score within 0.1."""
+    from lib.evaluation.box_overlaps import bbox_overlaps
+    matched = total = 0
+    for g, e in zip_same(got, expected):
+        assert abs(len(g) - len(e)) <= max(3, 0.2 * len(e))
+        if len(g) and len(e):
+            overlaps = bbox_overlaps(e[:, :4].astype(np.float64), g[:, :4].astype(np.float64))
+            best = overlaps.argmax(axis=1)
+            matched += int(np.sum((overlaps.max(axis=1) >= 0.5) & (np.abs(g[best, 4] - e[:, 4]) <= 0.1)))
+        total += len(e)
+    assert total > 10 and matched >= 0.6 * total, (matched, total)
+
+
 @needs_tflite
 def test_tflite_fp32_equals_the_pb_at_its_fixed_size(frozen, tflite_path):
     expected = detections(frozen[1], INPUT_SIZE)
@@ -121,21 +254,48 @@ def test_tflite_threads_default_to_every_usable_cpu(tflite_path, monkeypatch):
 
 @needs_onnx
 @needs_tflite
-def test_bad_or_truncated_files_give_one_line(tmp_path, onnx_path, tflite_path):
-    for good in (onnx_path, tflite_path):
+@needs_openvino
+def test_bad_or_truncated_files_give_one_line(tmp_path, onnx_path, tflite_path, xml_path):
+    for good in (onnx_path, tflite_path, xml_path, xml_path[:-4] + '.bin'):
         with open(good, 'rb') as f:
             data = f.read()
         for name, content in (('truncated', data[:len(data) // 3]), ('junk', b'\x07not a model' * 50),
                               ('empty', b'')):
             path = tmp_path / (name + good[good.rindex('.'):])
             path.write_bytes(content)
+            if good.endswith('.bin'):  # a good .xml beside a bad .bin
+                shutil.copy(xml_path, str(path)[:-4] + '.xml')
+                path = tmp_path / (name + '.xml')
             with pytest.raises(UserError) as err:
                 FaceDetector(str(path))
             assert str(path) in str(err.value) and '\n' not in str(err.value)
+    for name, outputs, expected in (('foreign', ['y'], 'outputs y, expected boxes'),
+                                    ('bare', ['boxes', 'scores', 'num_detections'], "lacks the 'dsfd' metadata")):
+        path = tiny_ir(str(tmp_path / (name + '.xml')), outputs)
+        with pytest.raises(UserError, match=expected) as err:
+            FaceDetector(path)
+        assert path in str(err.value) and '\n' not in str(err.value)
+    shutil.copy(xml_path, str(tmp_path / 'alone.xml'))  # no .bin beside it
+    with pytest.raises(UserError, match='alone.xml'):
+        FaceDetector(str(tmp_path / 'alone.xml'))
     with pytest.raises(UserError, match='unknown model type'):
         FaceDetector(str(tmp_path / 'model.h5'))
     with pytest.raises(UserError, match='not found'):
         FaceDetector(str(tmp_path / 'missing.onnx'))
+
+
+def tiny_ir(path, outputs):
+    """An OpenVINO IR images -> ``outputs`` (each a ReLU), without our metadata."""
+    import openvino as ov
+    images = ov.opset13.parameter([-1, -1, -1, 3], ov.Type.f32, name='images')
+    images.output(0).set_names({'images'})
+    results = []
+    for name in outputs:
+        relu = ov.opset13.relu(images)
+        relu.output(0).set_names({name})
+        results.append(relu)
+    ov.save_model(ov.Model(results, [images]), path)
+    return path
 
 
 def test_a_missing_optional_module_is_one_line():
@@ -209,12 +369,60 @@ def auto_freeze(*args):
 
 
 def test_auto_freeze_deploy_flags_fail_in_one_line(tmp_path):
+    # (bad --onnx / --openvino kinds: rows of test_bad_inputs.py)
     code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), '--tflite=fp32,fp8')
     assert code == 2 and len(err) == 1 and 'fp8' in err[0]
-    if not runtime_available('tf2onnx'):  # the reference environment: says where ONNX is exported
-        code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), '--onnx')
-        assert code == 2 and len(err) == 1 and 'requirements-export.txt' in err[0]
+    if not runtime_available('tf2onnx'):  # the reference environment: says where ONNX and OpenVINO are exported
+        for flag in ('--onnx', '--openvino=fp32'):
+            code, err = auto_freeze('--ckpt_path', 'x', '--output_path', str(tmp_path), flag)
+            assert code == 2 and len(err) == 1 and 'modern environment' in err[0], (flag, err)
     assert not os.listdir(str(tmp_path))
+
+
+@needs_onnx
+@needs_openvino
+def test_auto_freeze_writes_the_onnx_int8_and_openvino_files(frozen, tmp_path, capsys):
+    import cv2
+    from export_graphs import CONFIG_PATH
+    from lib.common.outputs import MARKER
+    config = tmp_path / 'config.py'
+    config.write_text('exec(open(%r).read())\nconfig.MODEL.width_mult = 0.125\nconfig.TEST.score_thres = 0.05\n'
+                      'config.TEST.max_detect = 100\n' % CONFIG_PATH)
+    (tmp_path / 'calib').mkdir()
+    for i, image in enumerate(sample_images()):
+        cv2.imwrite(str(tmp_path / 'calib' / ('%d.png' % i)), image[:, :, ::-1])
+    out = tmp_path / 'export'
+    auto_freeze_tool().main(['--ckpt_path=%s' % os.path.join(os.path.dirname(frozen[1]), 'model.ckpt'),
+                             '--output_path=%s' % out, '--config=%s' % config, '--onnx=int8', '--openvino=fp32',
+                             '--input_size=128,128', '--calib_images=3', '--calib_source=%s' % (tmp_path / 'calib')])
+    printed = capsys.readouterr().out
+    written = sorted(name for name in os.listdir(str(out)) if name != MARKER)
+    assert written == ['detector.pb', 'detector_fp32.bin', 'detector_fp32.xml', 'detector_int8.onnx']  # no temp
+    for name in ('detector_int8.onnx', 'detector_fp32.xml + detector_fp32.bin', 'int8 calibration: 3 images'):
+        assert name in printed
+    assert_same_detections(detections(str(out / 'detector_fp32.xml'), None), detections(frozen[1], None))
+
+
+def auto_freeze_tool():
+    """The module tools/auto_freeze.py (its main and flag parsing, in this process)."""
+    import importlib.util
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location('_auto_freeze', os.path.join(ROOT, 'tools', 'auto_freeze.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_a_bare_onnx_flag_is_fp32():
+    tool = auto_freeze_tool()
+    args = tool.parse_args(['--ckpt_path=x', '--output_path=y', '--onnx', '--openvino=int8,fp32,int8'])
+    assert [tool.export_kinds(flag, getattr(args, flag)) for flag in tool.EXPORT_FLAGS] == [
+        ['fp32'], ['int8', 'fp32'], []]
+    assert tool.export_kinds('onnx', tool.parse_args(['--ckpt_path=x', '--output_path=y']).onnx) == []
+    from lib.export.onnx_export import onnx_name
+    from lib.export.openvino_export import openvino_name
+    assert [onnx_name('fp32'), onnx_name('int8'), openvino_name('int8')] == [
+        'detector.onnx', 'detector_int8.onnx', 'detector_int8.xml']
 
 
 def test_host_nms_stops_at_max_detections_above_256():

@@ -17,7 +17,9 @@ from lib.common.cli import add_max_image_pixels, main_entry, setup_tensorflow  #
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', required=True, help='detector written by tools/auto_freeze.py: detector.pb, detector.onnx or detector_<kind>.tflite')
+    parser.add_argument('--model', required=True,
+                        help='detector written by tools/auto_freeze.py: detector.pb, detector.onnx, '
+                             'detector_int8.onnx, detector_<kind>.xml (OpenVINO, its .bin beside it) or detector_<kind>.tflite')
     parser.add_argument('--images', required=True, help='an image file, or a folder searched recursively')
     parser.add_argument('--out', required=True, help='folder receiving the annotated images')
     parser.add_argument('--gt', default=None,

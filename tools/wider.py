@@ -28,7 +28,9 @@ from lib.common.cli import add_max_image_pixels, main_entry, setup_logging, setu
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--model', required=True, help='detector written by tools/auto_freeze.py: detector.pb, detector.onnx or detector_<kind>.tflite')
+    parser.add_argument('--model', required=True,
+                        help='detector written by tools/auto_freeze.py: detector.pb, detector.onnx, '
+                             'detector_int8.onnx, detector_<kind>.xml (OpenVINO, its .bin beside it) or detector_<kind>.tflite')
     parser.add_argument('--data_dir', required=True, help='WIDER-layout folder with images/<event>/<name>.jpg')
     parser.add_argument('--result', required=True, help='output folder of <event>/<name>.txt files')
     parser.add_argument('--list', default=None, dest='list_file',

@@ -5,7 +5,7 @@ from lib.common.errors import UserError
 
 EXPORT_HINT = ('install requirements-export.txt (pip install -r requirements-export.txt) in the modern '
                'environment (Python >= 3.8, TensorFlow 2.x); the Python 3.7 / TF 1.15 environment neither '
-               'exports nor runs ONNX and TFLite files')
+               'exports nor runs ONNX, OpenVINO and TFLite files')
 
 
 def import_optional(module, purpose):

@@ -1,11 +1,13 @@
-"""What an ONNX or TFLite file needs from a frozen ``detector.pb`` besides its layers: the pixel mean it pads
-with and the NMS settings, read off the graph itself; stored in the file's metadata under METADATA_KEY."""
+"""What an ONNX, OpenVINO or TFLite file needs from a frozen ``detector.pb`` besides its layers: the pixel mean it
+pads with and the NMS settings, read off the graph itself; stored in the file's metadata under METADATA_KEY. Also
+the calibration inputs of every int8 export."""
 import json
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
 from lib.common.errors import UserError
+from lib.common.image import letterbox
 from lib.model.dsfd import INPUT_NAME
 
 METADATA_KEY = 'dsfd'
@@ -76,3 +78,9 @@ def parse_metadata(text, path):
     except (ValueError, KeyError, TypeError) as err:
         raise UserError('%s: its %r metadata is unreadable (%s); re-export it with tools/auto_freeze.py'
                         % (path, METADATA_KEY, err))
+
+
+def calibration_inputs(images, input_size, pixel_mean):
+    """int8 calibration batches: each RGB image letterboxed into ``input_size`` (padded with ``pixel_mean``, as
+    FaceDetector pads), a list of float32 [1, H, W, 3]."""
+    return [letterbox(image, input_size, pixel_mean)[0][None].astype(np.float32) for image in images]

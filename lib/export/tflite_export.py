@@ -12,10 +12,10 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from lib.common.errors import UserError
-from lib.common.image import letterbox
 from lib.common.io import atomic_path
 from lib.common.optional import EXPORT_HINT
-from lib.export.deploy_graph import METADATA_KEY, graph_settings, metadata_json, raw_detection_graph
+from lib.export.deploy_graph import (METADATA_KEY, calibration_inputs, graph_settings, metadata_json,
+                                     raw_detection_graph)
 
 KINDS = ('fp32', 'fp16', 'int8')
 # Ops that stay float in an int8 file: one int8 scale per tensor cannot hold the decoded boxes (input pixels
@@ -69,14 +69,6 @@ def read_metadata(model_bytes, name):
     return None
 
 
-def calibration_batches(images, input_size, pixel_mean):
-    """A representative dataset: each RGB image letterboxed into input_size as one float32 batch."""
-    def generate():
-        for image in images:
-            yield [letterbox(image, input_size, pixel_mean)[0][None].astype(np.float32)]
-    return generate
-
-
 def check_converter():
     """A UserError unless this TensorFlow has the TFLite converter used here (TF 2.x)."""
     if not tf.__version__.startswith('2.'):
@@ -113,7 +105,10 @@ def tflite_model(graph_def, kind, input_size, calibration_images=None):
         raise UserError('--tflite=int8 needs calibration images (--calib_images N > 0 readable images)')
     settings = graph_settings(graph_def)
     settings['input_size'] = [int(input_size[0]), int(input_size[1])]
-    dataset = calibration_batches(calibration_images, input_size, settings['pixel_mean']) if kind == 'int8' else None
+    dataset = None
+    if kind == 'int8':
+        batches = calibration_inputs(calibration_images, input_size, settings['pixel_mean'])
+        dataset = lambda: ([batch] for batch in batches)  # noqa: E731
     graph, images, boxes, scores = raw_detection_graph(graph_def, input_size)
     with tf.Session(graph=graph) as session:
         model = convert_session(session, [images], [boxes, scores], kind, dataset)

@@ -1,5 +1,5 @@
-"""FaceDetector: run an exported detector (``.pb``, ``.onnx`` or ``.tflite``) on RGB images, boxes back in each
-image's own pixels.
+"""FaceDetector: run an exported detector (``.pb``, ``.onnx``, OpenVINO ``.xml`` or ``.tflite``) on RGB images,
+boxes back in each image's own pixels.
 
 Images are never stretched: each is padded (bottom and right) to the next multiple of 32, or, when an
 input size is requested (or the model has a fixed one, as a TFLite file does), letterboxed into it
@@ -77,7 +77,7 @@ def run_detection(session, input_tensor, outputs, images, score_threshold=0.5, i
 
 
 class FaceDetector(object):
-    """An exported detector (.pb / .onnx / .tflite) on its runtime. ``threads`` bounds the runtime's threads
+    """An exported detector (.pb / .onnx / .xml / .tflite) on its runtime. ``threads`` bounds the runtime's threads
     (None: its choice); images whose longest side exceeds ``max_side`` are shrunk first. Suspect inputs (a float
     image in 0..1, an oversized image) are logged as warnings, once per detector."""
 
@@ -134,7 +134,7 @@ class FaceDetector(object):
         ``score_threshold``, the graph's order kept, no clipping beyond the graph's own: float32 [K, 5]."""
         if self.input_size is not None:
             raise UserError('this model has a fixed input size %s; the original protocol stretches each image to '
-                            'its own size: use the .pb or .onnx export' % (self.input_size,))
+                            'its own size: use the .pb, .onnx or .xml export' % (self.input_size,))
         image = check_image(image_rgb)
         height, width = image.shape[:2]
         stretched = cv2.resize(image, ((width // 32 + 1) * 32, (height // 32 + 1) * 32))

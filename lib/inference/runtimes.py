@@ -1,6 +1,6 @@
 """One small backend per runtime behind FaceDetector, picked by the file's extension: ``.pb`` TensorFlow,
-``.onnx`` onnxruntime, ``.tflite`` LiteRT. Each takes a letterboxed float batch [N, H, W, 3] and returns the
-frozen graph's outputs (boxes [N, K, 4] normalised ymin, xmin, ymax, xmax; scores [N, K]; num_detections [N]);
+``.onnx`` onnxruntime, ``.xml`` OpenVINO (IR), ``.tflite`` LiteRT. Each takes a letterboxed float batch
+[N, H, W, 3] and returns the frozen graph's outputs (boxes [N, K, 4] normalised ymin, xmin, ymax, xmax; scores [N, K]; num_detections [N]);
 ``pad_value`` is the pixel mean it pads with and ``input_size`` a fixed (H, W) or None (any multiple of 32)."""
 import os
 
@@ -116,6 +116,42 @@ def usable_cpus():
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
 
+class OpenVINORuntime(object):
+    """An OpenVINO IR (``.xml`` + ``.bin``) from tools/auto_freeze.py --openvino on the CPU plugin, pinned to f32
+    arithmetic (on a CPU with BF16 the plugin would otherwise pick bf16 for fp32 files by itself)."""
+    input_size = None
+
+    def __init__(self, path, threads=None):
+        _check_file(path)
+        ov = import_optional('openvino', 'running %s' % path)
+        core = ov.Core()
+        properties = {'INFERENCE_PRECISION_HINT': 'f32'}
+        if threads:
+            properties['INFERENCE_NUM_THREADS'] = int(threads)
+        try:
+            model = core.read_model(path)
+            self.model = core.compile_model(model, 'CPU', properties)
+        except Exception as err:  # OpenVINO raises RuntimeError with multi-line reports for foreign files
+            raise UserError('%s is not a readable OpenVINO IR with its .bin beside it (%s)'
+                            % (path, _first_line(err) or type(err).__name__))
+        _check_names(path, 'inputs', [i.get_any_name() for i in model.inputs], [INPUT_NAME])
+        _check_names(path, 'outputs', [o.get_any_name() for o in model.outputs], list(OUTPUT_NAMES))
+        if not model.has_rt_info([METADATA_KEY]):
+            raise UserError('%s lacks the %r metadata: export it with tools/auto_freeze.py --openvino'
+                            % (path, METADATA_KEY))
+        text = model.get_rt_info([METADATA_KEY]).astype(str)
+        self.pad_value = np.round(parse_metadata(text, path)['pixel_mean'])
+        self.request = self.model.create_infer_request()
+
+    def run(self, batch):
+        results = self.request.infer({INPUT_NAME: np.asarray(batch, np.float32)})
+        by_name = {port.get_any_name(): value for port, value in results.items()}
+        return [by_name[name] for name in OUTPUT_NAMES]
+
+    def close(self):
+        self.request = self.model = None
+
+
 class LiteRTRuntime(object):
     """A ``.tflite`` file from tools/auto_freeze.py --tflite: fixed input size, raw boxes and scores, NMS here.
     ``threads`` None means every usable CPU, as TensorFlow and onnxruntime do: LiteRT's own default (-1) gives
@@ -162,13 +198,13 @@ class LiteRTRuntime(object):
         self.interpreter = None
 
 
-RUNTIMES = {'.pb': TensorFlowRuntime, '.onnx': OnnxRuntime, '.tflite': LiteRTRuntime}
+RUNTIMES = {'.pb': TensorFlowRuntime, '.onnx': OnnxRuntime, '.xml': OpenVINORuntime, '.tflite': LiteRTRuntime}
 
 
 def open_runtime(path, threads=None):
     """The backend for ``path`` by its extension; a UserError for any other."""
     extension = os.path.splitext(str(path))[1].lower()
     if extension not in RUNTIMES:
-        raise UserError('%s: unknown model type %r; expected a .pb (tools/auto_freeze.py), .onnx (--onnx) or '
-                        '.tflite (--tflite) file' % (path, extension))
+        raise UserError('%s: unknown model type %r; expected a .pb (tools/auto_freeze.py), .onnx (--onnx), '
+                        '.xml (--openvino) or .tflite (--tflite) file' % (path, extension))
     return RUNTIMES[extension](str(path), threads)
