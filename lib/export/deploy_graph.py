@@ -94,7 +94,8 @@ def network_graph(graph_def, input_size):
     if missing:
         raise UserError('the frozen graph lacks %s (frozen by an older version): re-freeze it with '
                         'tools/auto_freeze.py' % ', '.join(missing))
-    graph, images, tensors = _imported(graph_def, input_size, [name + ':0' for name in NETWORK_OUTPUTS])
+    network = tf.graph_util.extract_sub_graph(graph_def, list(NETWORK_OUTPUTS))  # nothing past them
+    graph, images, tensors = _imported(network, input_size, [name + ':0' for name in NETWORK_OUTPUTS])
     with graph.as_default():
         outputs = [tf.identity(tensor, name=name) for tensor, name in zip(tensors, NETWORK_OUTPUTS)]
     return graph, images, outputs
