@@ -95,7 +95,8 @@ def decode_last_shot(endpoints, arch, anchor_spec, encode_scale, pre_nms_top_k):
 
     Only those k are decoded, so decoding and NMS cost does not grow with the input size. The graph names the
     count ``PRE_NMS_TOP_K`` and the kept anchors' indices ``PRE_NMS_INDICES`` [N, k]: mapping the indices to
-    every anchor (deploy_graph.raw_detection_graph) gives the boxes and scores of all of them."""
+    every anchor (deploy_graph.raw_detection_graph) gives the boxes and scores of all of them (so the scores are
+    gathered by the indices too, not taken from top_k's values)."""
     deltas, logits = network_outputs(endpoints, arch)
     shapes = [(tf.shape(s)[1], tf.shape(s)[2]) for s in endpoints.sources]
     anchors = anchors_tf(shapes, anchor_spec, shot_scale(anchor_spec, arch.shots[-1], arch.shots))
