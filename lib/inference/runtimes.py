@@ -192,7 +192,8 @@ class LiteRTRuntime(object):
             boxes.append(self.interpreter.get_tensor(self.output_index[RAW_OUTPUTS[0]])[0])
             scores.append(self.interpreter.get_tensor(self.output_index[RAW_OUTPUTS[1]])[0])
         return batched_nms(np.stack(boxes), np.stack(scores), self.settings['iou_threshold'],
-                           self.settings['score_threshold'], self.settings['max_detections'])
+                           self.settings['score_threshold'], self.settings['max_detections'],
+                           self.settings.get('pre_nms_top_k'))  # files written before it: every anchor
 
     def close(self):
         self.interpreter = None
