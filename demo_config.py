@@ -37,3 +37,4 @@ config.TRAIN.pruned_ratio = [0.5] * 15
 
 config.TEST.score_thres = 0.05
 config.TEST.max_detect = 200
+config.TEST.pre_nms_top_k = 5000                 # NMS on the best-scoring anchors (5,460 at 256x256)

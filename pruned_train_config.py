@@ -89,3 +89,4 @@ config.TEST = edict()
 config.TEST.score_thres = 0.05
 config.TEST.iou_thres = 0.3
 config.TEST.max_detect = 750
+config.TEST.pre_nms_top_k = 5000       # NMS (and box decoding) on the best-scoring anchors only, per image

@@ -276,16 +276,15 @@ SCHEMA = {
     },
     'TEST': {
         'score_thres': _number_in(0, 1, what='a score'), 'iou_thres': _number_in(0, 1, low_open=True, what='an IoU'),
-        'max_detect': _count_at_least(1),
+        'max_detect': _count_at_least(1), 'pre_nms_top_k': _count_at_least(1),
     },
 }
 # Fields a config may omit (configs written before the field existed), with the value they then take.
 SCHEMA_DEFAULTS = {'TRAIN.round_to': 1, 'TRAIN.distill_teacher': None, 'TRAIN.distill_cls_weight': 1.,
-                   'TRAIN.distill_temperature': 2., 'TRAIN.distill_box_weight': 1., 'TRAIN.distill_feature_weight': 0.}
+                   'TRAIN.distill_temperature': 2., 'TRAIN.distill_box_weight': 1., 'TRAIN.distill_feature_weight': 0.,
+                   'TEST.pre_nms_top_k': 5000}
 SCHEMA_COMMENTS = {'MODEL.l2_norm': ' (the L2Norm scales of conv3_3, conv4_3, conv5_3)',
                    'ANCHOR.strides': ' (one per detection level)', 'ANCHOR.sizes': ' (one per detection level)'}
-
-
 
 
 def check_fields(config, schema=SCHEMA):

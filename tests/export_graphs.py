@@ -41,15 +41,16 @@ def random_checkpoint(config, prefix, arch=None, seed=0, bias_std=0.):
     return prefix
 
 
-def calm_frozen_graph(folder, score_thres=0.6, reg_gain=1.):
+def calm_frozen_graph(folder, score_thres=0.6, reg_gain=1., pre_nms_top_k=None):
     """A frozen model with numpy-drawn weights (He-scaled; the same in both TF versions, whose own initialisers
     differ; biases start at zero in both) and classification weights x 0.02, so its few detections over
     ``score_thres`` (7 or 8 an image at 0.6) have well separated scores (a plain random model's saturate at 1.0,
     and the TF builds break those NMS ties differently); box regression weights x ``reg_gain`` (< 1: boxes near
-    their anchors, inside the image, instead of clipped to its edges). The golden files of tests/golden/original_wider come from
-    this graph: regenerate them when it changes."""
+    their anchors, inside the image, instead of clipped to its edges); ``pre_nms_top_k`` None: the config's. The
+    golden files of tests/golden/original_wider come from this graph: regenerate them when it changes."""
     from lib.export.freeze import freeze_checkpoint
     config = tiny_config(score_thres=score_thres)
+    config.TEST.pre_nms_top_k = pre_nms_top_k or config.TEST.pre_nms_top_k
     values = checkpoint.read_checkpoint(random_checkpoint(config, os.path.join(folder, 'random.ckpt')))
     rng = np.random.RandomState(0)
     for name, value in values.items():

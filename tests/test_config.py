@@ -159,12 +159,13 @@ def test_plan_file_errors_name_the_file(tmp_path, text, message):
         parse_pruned_ratio('oops')
 
 
-def test_round_to_defaults_to_1_and_is_checked(config):
-    del config.TRAIN['round_to']  # a config written before the field existed
+@pytest.mark.parametrize('section, field, default', [('TRAIN', 'round_to', 1), ('TEST', 'pre_nms_top_k', 5000)])
+def test_a_field_added_later_takes_its_default_and_is_checked(config, section, field, default):
+    del config[section][field]  # a config written before the field existed
     validate_config(config, PRUNABLE_LAYERS)
-    assert config.TRAIN.round_to == 1
-    config.TRAIN.round_to = 0
-    with pytest.raises(UserError, match=r'config.TRAIN.round_to = 0: expected an integer >= 1'):
+    assert config[section][field] == default
+    config[section][field] = 0
+    with pytest.raises(UserError, match=r'^config.%s.%s = 0: expected an integer >= 1$' % (section, field)):
         validate_config(config, PRUNABLE_LAYERS)
 
 
@@ -208,7 +209,8 @@ def test_the_count_fields_are_all_there():
         ('TRAIN', 'num_gpu'), ('TRAIN', 'process_num'), ('TRAIN', 'prefetch_size'), ('TRAIN', 'batch_size'),
         ('TRAIN', 'epoch'), ('TRAIN', 'log_interval'), ('TRAIN', 'round_to'), ('TRAIN', 'lr_decay_every_step'),
         ('DATA', 'hin'), ('DATA', 'win'), ('DATA', 'seed'), ('ANCHOR', 'strides'), ('MODEL', 'max_to_keep'),
-        ('MODEL', 'fpn_dims'), ('MODEL', 'fem_dims'), ('TEST', 'max_detect')}
+        ('MODEL', 'fpn_dims'), ('MODEL', 'fem_dims'), ('TEST', 'max_detect'),
+        ('TEST', 'pre_nms_top_k')}
 
 
 @pytest.mark.parametrize('section, field', _count_fields())

@@ -167,6 +167,28 @@ def test_deploy_exports_of_the_trained_model(pipeline, tmp_path):
             assert abs(aps[kind][subset_name] - aps['onnx'][subset_name]) <= 0.03, (kind, subset_name, aps)
 
 
+def test_the_pre_nms_cap_changes_nothing_on_the_trained_model(pipeline, tmp_path):
+    """The default TEST.pre_nms_top_k keeps 5,000 of the 34,125 anchors at 640x640 (15%). At this test's
+    160x160 (2,138 anchors, so the demo's graph keeps all) the same share, 313, leaves the trained model's
+    detections and AP as they are: fewer anchors than that score over the threshold (about 140 at most here)."""
+    from lib.evaluation.subset import ValSubset
+    from lib.export.freeze import freeze_checkpoint
+    from lib.inference.detector import FaceDetector
+    summary, config_path, _ = pipeline
+    config = load_config(config_path)
+    config.TEST.pre_nms_top_k = 313
+    capped = str(tmp_path / 'capped.pb')
+    freeze_checkpoint(summary['standard']['checkpoint'], config, capped)
+    subset = ValSubset(config.DATA.root_path, 40, (config.DATA.hin, config.DATA.win))
+    found = {}
+    for name, pb in (('every anchor', summary['standard']['pb']), ('capped', capped)):
+        with FaceDetector(pb) as detector:
+            found[name] = subset.detections(detector.detect_batch)
+    assert sum(len(d) for d in found['capped'].values()) > 40
+    for image, detections in found['every anchor'].items():
+        np.testing.assert_array_equal(found['capped'][image], detections)  # so the AP too
+
+
 def readme_commands():
     """Every `python <script>` the README shows, plus the make targets of its quick start."""
     with open(os.path.join(ROOT, 'README.md')) as f:

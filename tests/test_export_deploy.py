@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from conftest import zip_same
-from export_graphs import random_checkpoint, tiny_config
+from export_graphs import calm_frozen_graph, random_checkpoint, tiny_config
 from lib.common.errors import UserError
 from lib.common.optional import import_optional
 from lib.inference.detector import FaceDetector
 from lib.inference.nms import batched_nms, nms
 
 INPUT_SIZE = (128, 128)
+PRE_NMS_TOP_K = 300  # of 1,365 anchors at 128x128, nearly all over the threshold: every runtime keeps the top-k
 
 
 def runtime_available(module):
@@ -44,11 +45,21 @@ def frozen(tmp_path_factory):
     from lib.export.freeze import frozen_graph_def, write_graph_def
     folder = tmp_path_factory.mktemp('deploy')
     config = tiny_config(0.125, score_thres=0.05, max_detect=100)
+    config.TEST.pre_nms_top_k = PRE_NMS_TOP_K
     ckpt = random_checkpoint(config, str(folder / 'model.ckpt'), bias_std=0.1)
     graph_def = frozen_graph_def(ckpt, config)
     pb = str(folder / 'detector.pb')
     write_graph_def(graph_def, pb)
     return graph_def, pb
+
+
+@pytest.fixture(scope='module')
+def calm(tmp_path_factory):
+    """The graph_def of a frozen model whose scores do not tie (tests/export_graphs.calm_frozen_graph), nearly
+    all anchors over the threshold (0.05), and a pre-NMS top-k of 60 (of 1,365 anchors: fewer than max_detect 50
+    stay)."""
+    from lib.inference.runtimes import load_graph_def
+    return load_graph_def(calm_frozen_graph(str(tmp_path_factory.mktemp('calm')), 0.05, pre_nms_top_k=60))
 
 
 @pytest.fixture(scope='module')
@@ -235,6 +246,23 @@ def test_tflite_fp32_equals_the_pb_at_its_fixed_size(frozen, tflite_path):
             detector.detect(sample_images()[0], input_size=(64, 64))
 
 
+@needs_tflite
+def test_tflite_threads_default_to_every_usable_cpu(tflite_path, monkeypatch):
+    """LiteRT's own default (-1) gives XNNPACK no thread pool: None must mean every usable CPU, as for a .pb."""
+    import ai_edge_litert.interpreter as module
+    seen = []
+
+    class Recording(module.Interpreter):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs.get('num_threads'))
+            super(Recording, self).__init__(*args, **kwargs)
+    monkeypatch.setattr(module, 'Interpreter', Recording)
+    monkeypatch.setattr(os, 'sched_getaffinity', lambda pid: {0, 2, 5}, raising=False)
+    for threads in (None, 1, 4):
+        FaceDetector(tflite_path, threads=threads).close()
+    assert seen == [3, 1, 4]
+
+
 @needs_onnx
 @needs_tflite
 @needs_openvino
@@ -287,7 +315,8 @@ def test_a_missing_optional_module_is_one_line():
     assert '\n' not in str(err.value)
 
 
-def test_host_nms_equals_the_graphs_combined_nms():
+@pytest.mark.parametrize('top_k', [None, 60])
+def test_host_nms_equals_the_graphs_combined_nms(top_k):
     import tensorflow.compat.v1 as tf
     rng = np.random.RandomState(0)
     corners = rng.uniform(-0.1, 1.1, (2, 300, 2, 2))
@@ -296,12 +325,88 @@ def test_host_nms_equals_the_graphs_combined_nms():
     boxes[1, :50] = boxes[1, :50, [2, 3, 0, 1]].T  # some boxes with swapped corners
     scores = rng.uniform(0, 1, (2, 300)).astype(np.float32)
     with tf.Graph().as_default(), tf.Session() as session:
+        kept = tf.math.top_k(scores, top_k or 300).indices  # the frozen graph's pre-NMS top-k
         expected = session.run(tf.image.combined_non_max_suppression(
-            boxes[:, :, None], scores[:, :, None], 40, 40, iou_threshold=0.3, score_threshold=0.2, clip_boxes=True))
-    got = batched_nms(boxes, scores, 0.3, 0.2, 40)
+            tf.gather(boxes, kept, batch_dims=1)[:, :, None], tf.gather(scores, kept, batch_dims=1)[:, :, None],
+            200, 200, iou_threshold=0.3, score_threshold=0.2, clip_boxes=True))
+    got = batched_nms(boxes, scores, 0.3, 0.2, 200, top_k)
+    assert list(expected[3]) == ([151, 141] if top_k is None else [52, 50])  # the cap dropped some
     np.testing.assert_array_equal(got[2], expected[3])
     np.testing.assert_allclose(got[1], expected[1], atol=1e-6)
     np.testing.assert_allclose(got[0], expected[0], atol=1e-6)
+
+
+def run_graph(graph, feeds, fetches):
+    import tensorflow.compat.v1 as tf
+    with tf.Session(graph=graph) as session:
+        return session.run(fetches, feeds)
+
+
+def test_raw_graph_and_host_nms_give_the_frozen_graphs_detections(calm):
+    """The raw graph undoes the graph's top-k (every anchor, in anchor order); the host keeps it again from the
+    settings: the frozen graph's detections, which the cap changed."""
+    from lib.export.deploy_graph import graph_settings, raw_detection_graph
+    from lib.model.dsfd import INPUT_NAME, OUTPUT_NAMES
+    import tensorflow.compat.v1 as tf
+    settings = graph_settings(calm)
+    assert settings['pre_nms_top_k'] == 60 and settings['max_detections'] == 50
+    image = sample_images()[0][:, :, :3].astype(np.float32)
+    image = np.pad(image, [(14, 14), (0, 0), (0, 0)], 'constant')[None]  # 128 x 128
+    with tf.Graph().as_default() as graph:
+        tf.import_graph_def(calm, name='')
+    expected = run_graph(graph, {INPUT_NAME + ':0': image}, [name + ':0' for name in OUTPUT_NAMES])
+    graph, images, boxes, scores = raw_detection_graph(calm, INPUT_SIZE)
+    boxes, scores = run_graph(graph, {images: image}, [boxes, scores])
+    assert boxes.shape == (1, 1365, 4) and scores.shape == (1, 1365)
+    assert (scores > settings['score_threshold']).sum() > 1000
+    nms_settings = (settings['iou_threshold'], settings['score_threshold'], settings['max_detections'])
+    got = batched_nms(boxes, scores, *(nms_settings + (settings['pre_nms_top_k'],)))
+    assert got[2][0] == expected[2][0] > 10
+    np.testing.assert_allclose(got[1], expected[1], atol=1e-6)
+    np.testing.assert_allclose(got[0], expected[0], atol=1e-6)
+    assert batched_nms(boxes, scores, *nms_settings)[2][0] == 50  # more without the cap
+
+
+def test_network_graph_is_the_frozen_graphs_network(frozen):
+    """Its outputs are the frozen graph's named raw head outputs; their softmax is the raw graph's scores."""
+    from lib.export.deploy_graph import network_graph, raw_detection_graph
+    from lib.model.dsfd import INPUT_NAME, NETWORK_OUTPUTS
+    import tensorflow.compat.v1 as tf
+    image = np.random.RandomState(1).uniform(0, 255, (1, 128, 128, 3)).astype(np.float32)
+    with tf.Graph().as_default() as graph:
+        tf.import_graph_def(frozen[0], name='')
+    expected = run_graph(graph, {INPUT_NAME + ':0': image}, [name + ':0' for name in NETWORK_OUTPUTS])
+    graph, images, outputs = network_graph(frozen[0], INPUT_SIZE)
+    assert [t.name for t in outputs] == [name + ':0' for name in NETWORK_OUTPUTS]
+    assert not [op for op in graph.get_operations() if op.type in ('CombinedNonMaxSuppression', 'TopKV2')]
+    deltas, logits = run_graph(graph, {images: image}, outputs)
+    assert deltas.shape == (1, 1365, 4) and logits.shape == (1, 1365, 2)
+    np.testing.assert_array_equal(deltas, expected[0])
+    np.testing.assert_array_equal(logits, expected[1])
+    graph, images, _, scores = raw_detection_graph(frozen[0], INPUT_SIZE)
+    face = np.exp(logits[..., 1]) / np.exp(logits).sum(axis=-1)
+    np.testing.assert_allclose(run_graph(graph, {images: image}, scores), face, rtol=1e-5, atol=1e-6)
+
+
+def test_a_graph_frozen_before_the_top_k_keeps_every_anchor(tmp_path):
+    """No pre_nms_top_k in it: the settings say None (no cap on the host), the raw graph is its NMS inputs, and
+    the network alone cannot be cut out of it (one line)."""
+    from lib.export.deploy_graph import graph_settings, network_graph, raw_detection_graph
+    import tensorflow.compat.v1 as tf
+    with tf.Graph().as_default() as graph:
+        images = tf.placeholder(tf.float32, [None, None, None, 3], name='images')
+        boxes = tf.reshape(tf.reduce_mean(images, axis=3) / 255., [tf.shape(images)[0], -1, 1, 1]) * [1., 1., 2., 2.]
+        scores = tf.reshape(tf.reduce_max(images, axis=3) / 255., [tf.shape(images)[0], -1, 1])
+        tf.image.combined_non_max_suppression(boxes, scores, 5, 5, 0.4, 0.1)
+    settings = graph_settings(graph.as_graph_def())
+    assert settings['pre_nms_top_k'] is None and settings['max_detections'] == 5
+    graph, images, boxes, scores = raw_detection_graph(graph.as_graph_def(), (4, 6))
+    image = np.random.RandomState(2).uniform(0, 255, (1, 4, 6, 3)).astype(np.float32)
+    np.testing.assert_allclose(run_graph(graph, {images: image}, scores), image.max(axis=3).reshape(1, 24) / 255.,
+                               rtol=1e-6)
+    with pytest.raises(UserError, match='network_deltas, network_logits .*re-freeze') as err:
+        network_graph(graph.as_graph_def(), (4, 6))
+    assert '\n' not in str(err.value)
 
 
 def test_host_nms_on_the_thresholds_equals_tfs():

@@ -12,7 +12,7 @@ from lib.model.arch import Architecture
 from original_helpers import original_shapes
 
 SPEC = AnchorSpec((4, 8, 16, 32, 64, 128), (16, 32, 64, 128, 256, 512), 1.5, 0.5)
-TEST = edict(score_thres=0.05, iou_thres=0.3, max_detect=50)
+TEST = edict(score_thres=0.05, iou_thres=0.3, max_detect=50, pre_nms_top_k=5000)
 MEAN, STD = [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]
 
 # TF-slim's vgg_16 conv kernels: (name, [kh, kw, c_in, c_out]).
@@ -64,7 +64,7 @@ def test_inference_decodes_every_anchor_of_a_pixel(graph, fpn, dual_mode):
     arch = Architecture.from_model_config(model_config(width_mult=1. / 32, fpn=fpn, dual_mode=dual_mode))
     images = tf.placeholder(tf.float32, [1, 96, 64, 3])
     endpoints = dsfd.build_dsfd(images, arch, MEAN, STD)
-    boxes, scores = dsfd.decode_last_shot(endpoints, arch, SPEC, 5.)
+    boxes, scores = dsfd.decode_last_shot(endpoints, arch, SPEC, 5., 10 ** 6)  # all, equal scores: in anchor order
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         for v in tf.global_variables():
@@ -169,7 +169,7 @@ def test_small_dsfd_overfits_two_images(graph):
     losses = loss.detection_losses(endpoints, targets, 3)
     total = losses['cls_loss'] + losses['box_loss'] + loss.weight_decay(endpoints.recorder, 1e-5)
     train_op = tf.train.AdamOptimizer(2e-3).minimize(total)
-    outputs = dsfd.detect(images, endpoints, arch, SPEC, 5., 0.05, 0.3, 20)
+    outputs = dsfd.detect(images, endpoints, arch, SPEC, 5., edict(TEST, max_detect=20))
     with tf.Session() as sess:
         sess.run(tf.global_variables_initializer())
         first = sess.run(total, {images: images_np})
@@ -183,6 +183,37 @@ def test_small_dsfd_overfits_two_images(graph):
         confident = detected[found['scores'][index, :count] > 0.5]
         assert len(confident), 'image %d: no detection above 0.5' % index
         assert (iou_matrix(boxes, confident).max(axis=1) > 0.5).all(), (boxes, confident)
+
+
+def test_pre_nms_top_k_drops_only_the_lowest_scores(graph):
+    """Fewer than k anchors over the threshold: the detections of every anchor, exactly. More: the uncapped
+    detections that come from the k best anchors, i.e. a prefix of them; the rest scored under the k-th best."""
+    arch = Architecture.from_model_config(model_config(width_mult=1. / 32))
+    images = tf.placeholder(tf.float32, [2, 64, 64, 3])
+    endpoints = dsfd.build_dsfd(images, arch, MEAN, STD)
+    scores = tf.nn.softmax(endpoints.shots['second'][1])[..., 1]
+    thres = tf.placeholder(tf.float32, [])
+
+    def detect(top_k):
+        test = edict(TEST, score_thres=thres, max_detect=400, pre_nms_top_k=top_k)
+        return dsfd.detect(images, endpoints, arch, SPEC, 5., test)
+    every, some, few = detect(10 ** 6), detect(100), detect(10)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        feed = {images: np.random.RandomState(0).uniform(0, 255, (2, 64, 64, 3))}
+        values = sess.run(scores, feed)
+        assert values.shape == (2, 342) and len(np.unique(values)) == values.size  # no ties
+        feed[thres] = np.sort(values.ravel())[-120]
+        assert 10 < (values > feed[thres]).sum(axis=1).max() < 100
+        every, some, few = sess.run([every, some, few], feed)
+    for name in every:
+        np.testing.assert_array_equal(some[name], every[name])
+    for i in range(2):
+        count = few['num_detections'][i]
+        assert 0 < count < every['num_detections'][i]
+        np.testing.assert_array_equal(few['boxes'][i, :count], every['boxes'][i, :count])
+        np.testing.assert_array_equal(few['scores'][i, :count], every['scores'][i, :count])
+        assert (every['scores'][i, count:] < np.sort(values[i])[-10]).all()
 
 
 def test_architecture_carries_fpn_and_fem_group_counts():

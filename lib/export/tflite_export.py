@@ -2,9 +2,10 @@
 
 A TFLite file has a fixed input ``images`` [1, H, W, 3] float32 RGB 0..255 (anchors fold into constants) and
 stops before NMS: outputs ``boxes`` [1, A, 4] normalised (ymin, xmin, ymax, xmax) and ``scores`` [1, A], so it
-runs on the plain LiteRT interpreter; the host does NMS (lib.inference.nms) with the settings kept in the file's
-metadata (deploy_graph.METADATA_KEY), as the frozen graph would. int8 is post-training quantization calibrated on
-letterboxed images: convolutions int8, the elementwise and decoding ops float (FLOAT_OPS); float input and outputs.
+runs on the plain LiteRT interpreter; the host keeps the pre-NMS top-k and does NMS (lib.inference.nms) with the
+settings kept in the file's metadata (deploy_graph.METADATA_KEY), as the frozen graph would. int8 is post-training
+quantization calibrated on letterboxed images: convolutions int8, the elementwise and decoding ops float
+(FLOAT_OPS); float input and outputs.
 """
 import os
 
@@ -23,7 +24,7 @@ KINDS = ('fp32', 'fp16', 'int8')
 # measured on the end-to-end model, easy AP 0.60 with every op int8 vs 0.87 with these float (fp32: 0.87).
 # The convolutions, where the MACs are, are int8.
 FLOAT_OPS = ('ADD', 'SUB', 'MUL', 'DIV', 'SOFTMAX', 'CONCATENATION', 'STRIDED_SLICE', 'PACK', 'RESHAPE', 'EXP',
-             'MAXIMUM', 'MINIMUM', 'RSQRT', 'SQRT', 'SUM', 'MEAN', 'SQUARE')
+             'MAXIMUM', 'MINIMUM', 'RSQRT', 'SQRT', 'SUM', 'MEAN', 'SQUARE', 'GATHER')
 
 
 def tflite_name(kind):
@@ -85,6 +86,17 @@ def int8_model(converter, dataset):
     return debugger.get_nondebug_quantized_model()
 
 
+def convert_session(session, inputs, outputs, kind, dataset=None):
+    """The TFLite flatbuffer (bytes, no metadata) of ``outputs`` of a session's graph fed at ``inputs``:
+    fp32, fp16 weights, or int8 calibrated on ``dataset`` (a representative-dataset generator)."""
+    converter = tf.lite.TFLiteConverter.from_session(session, list(inputs), list(outputs))
+    if kind != 'fp32':
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == 'fp16':
+        converter.target_spec.supported_types = [tf.float16]
+    return int8_model(converter, dataset) if kind == 'int8' else converter.convert()
+
+
 def tflite_model(graph_def, kind, input_size, calibration_images=None):
     """The TFLite flatbuffer (bytes) of a frozen detector GraphDef, with its metadata."""
     if kind not in KINDS:
@@ -94,18 +106,13 @@ def tflite_model(graph_def, kind, input_size, calibration_images=None):
         raise UserError('--tflite=int8 needs calibration images (--calib_images N > 0 readable images)')
     settings = graph_settings(graph_def)
     settings['input_size'] = [int(input_size[0]), int(input_size[1])]
+    dataset = None
+    if kind == 'int8':
+        batches = calibration_inputs(calibration_images, input_size, settings['pixel_mean'])
+        dataset = lambda: ([batch] for batch in batches)  # noqa: E731
     graph, images, boxes, scores = raw_detection_graph(graph_def, input_size)
     with tf.Session(graph=graph) as session:
-        converter = tf.lite.TFLiteConverter.from_session(session, [images], [boxes, scores])
-        if kind != 'fp32':
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if kind == 'fp16':
-            converter.target_spec.supported_types = [tf.float16]
-        if kind == 'int8':
-            batches = calibration_inputs(calibration_images, input_size, settings['pixel_mean'])
-            model = int8_model(converter, lambda: ([batch] for batch in batches))
-        else:
-            model = converter.convert()
+        model = convert_session(session, [images], [boxes, scores], kind, dataset)
     return with_metadata(model, METADATA_KEY, metadata_json(settings))
 
 

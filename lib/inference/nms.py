@@ -1,4 +1,4 @@
-"""Greedy non-maximum suppression on the host, the numpy twin of the frozen graph's
+"""Greedy non-maximum suppression on the host, the numpy twin of the frozen graph's pre-NMS top-k and
 ``tf.image.combined_non_max_suppression`` (one class, clip_boxes=True) for runtimes whose file stops at raw
 boxes and scores (TFLite)."""
 import numpy as np
@@ -14,13 +14,14 @@ def _iou_with(box, others):
     return inter / np.where(union > 0, union, 1)  # a zero-area box meets nothing: IoU 0, as TF's
 
 
-def nms(boxes, scores, iou_threshold, score_threshold, max_detections):
-    """Indices kept from boxes [A, 4] / scores [A], best first: scores above ``score_threshold``, a box dropped
-    when its IoU with a kept one exceeds ``iou_threshold``, at most ``max_detections``."""
+def nms(boxes, scores, iou_threshold, score_threshold, max_detections, top_k=None):
+    """Indices kept from boxes [A, 4] / scores [A], best first: among the ``top_k`` best scores (None: all; equal
+    scores, the lower index first, as tf.math.top_k) those above ``score_threshold``, a box dropped when its IoU
+    with a kept one exceeds ``iou_threshold``, at most ``max_detections``."""
     boxes = np.asarray(boxes, np.float32)
     scores = np.asarray(scores, np.float32)
     candidates = np.flatnonzero(scores > score_threshold)
-    candidates = candidates[np.argsort(-scores[candidates], kind='stable')]
+    candidates = candidates[np.argsort(-scores[candidates], kind='stable')][:top_k]
     kept = []
     while candidates.size and len(kept) < max_detections:
         best, candidates = candidates[0], candidates[1:]
@@ -30,15 +31,16 @@ def nms(boxes, scores, iou_threshold, score_threshold, max_detections):
     return np.array(kept, np.int64)
 
 
-def batched_nms(boxes, scores, iou_threshold, score_threshold, max_detections):
-    """The frozen graph's outputs from raw boxes [N, A, 4] and scores [N, A]: (boxes [N, K, 4] clipped to 0..1,
-    scores [N, K], num_detections [N]), padded with zeros past num_detections, K = max_detections."""
+def batched_nms(boxes, scores, iou_threshold, score_threshold, max_detections, top_k=None):
+    """The frozen graph's outputs from raw boxes [N, A, 4] and scores [N, A] (``nms`` per image): (boxes
+    [N, K, 4] clipped to 0..1, scores [N, K], num_detections [N]), padded with zeros past num_detections,
+    K = max_detections."""
     count = len(boxes)
     out_boxes = np.zeros((count, max_detections, 4), np.float32)
     out_scores = np.zeros((count, max_detections), np.float32)
     counts = np.zeros(count, np.int32)
     for i in range(count):
-        kept = nms(boxes[i], scores[i], iou_threshold, score_threshold, max_detections)
+        kept = nms(boxes[i], scores[i], iou_threshold, score_threshold, max_detections, top_k)
         counts[i] = len(kept)
         out_boxes[i, :len(kept)] = np.clip(boxes[i][kept], 0., 1.)
         out_scores[i, :len(kept)] = scores[i][kept]

@@ -111,6 +111,11 @@ class OnnxRuntime(object):
         self.session = None
 
 
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+
 class OpenVINORuntime(object):
     """An OpenVINO IR (``.xml`` + ``.bin``) from tools/auto_freeze.py --openvino on the CPU plugin, pinned to f32
     arithmetic (on a CPU with BF16 the plugin would otherwise pick bf16 for fp32 files by itself)."""
@@ -148,7 +153,9 @@ class OpenVINORuntime(object):
 
 
 class LiteRTRuntime(object):
-    """A ``.tflite`` file from tools/auto_freeze.py --tflite: fixed input size, raw boxes and scores, NMS here."""
+    """A ``.tflite`` file from tools/auto_freeze.py --tflite: fixed input size, raw boxes and scores, NMS here.
+    ``threads`` None means every usable CPU, as TensorFlow and onnxruntime do: LiteRT's own default (-1) gives
+    its XNNPACK delegate, where the convolutions run, no thread pool at all."""
 
     def __init__(self, path, threads=None):
         _check_file(path)
@@ -156,8 +163,9 @@ class LiteRTRuntime(object):
         interpreter_module = import_optional('ai_edge_litert.interpreter', 'running %s' % path)
         with open(path, 'rb') as f:
             model = f.read()
+        threads = int(threads) if threads else usable_cpus()
         try:
-            self.interpreter = interpreter_module.Interpreter(model_content=model, num_threads=threads or None)
+            self.interpreter = interpreter_module.Interpreter(model_content=model, num_threads=threads)
             self.interpreter.allocate_tensors()  # the interpreter verifies the flatbuffer before we read it
             text = read_metadata(model, METADATA_KEY)
         except UserError:
@@ -184,7 +192,8 @@ class LiteRTRuntime(object):
             boxes.append(self.interpreter.get_tensor(self.output_index[RAW_OUTPUTS[0]])[0])
             scores.append(self.interpreter.get_tensor(self.output_index[RAW_OUTPUTS[1]])[0])
         return batched_nms(np.stack(boxes), np.stack(scores), self.settings['iou_threshold'],
-                           self.settings['score_threshold'], self.settings['max_detections'])
+                           self.settings['score_threshold'], self.settings['max_detections'],
+                           self.settings.get('pre_nms_top_k'))  # files written before it: every anchor
 
     def close(self):
         self.interpreter = None

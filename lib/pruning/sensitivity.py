@@ -62,9 +62,8 @@ class _Probe(object):
                 self.targets[shot + '_boxes'] = tf.placeholder(tf.float32, [None, None, 4])
             losses = detection_losses(endpoints, self.targets, config.ANCHOR.neg_pos_ratio)
             self.loss = losses['cls_loss'] + losses['box_loss']
-            outputs = detect(self.images, endpoints, arch, anchor_spec(config),
-                             config.ANCHOR.encode_scale, config.TEST.score_thres, config.TEST.iou_thres,
-                             config.TEST.max_detect)
+            outputs = detect(self.images, endpoints, arch, anchor_spec(config), config.ANCHOR.encode_scale,
+                             config.TEST)
             self.outputs = [outputs[name] for name in OUTPUT_NAMES]
             self.session = tf.Session(graph=self.graph)
             checkpoint.restore(self.session, tf.train.Saver(var_list=variables), ckpt_prefix)
