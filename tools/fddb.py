@@ -19,7 +19,8 @@ from lib.common.cli import main_entry, setup_logging, setup_tensorflow  # noqa: 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--model', default='./model/detector.pb',
-                        help='detector written by tools/auto_freeze.py: .pb, .onnx or .tflite (default: %(default)s)')
+                        help='detector written by tools/auto_freeze.py: .pb, .onnx, .xml or .tflite '
+                             '(default: %(default)s)')
     parser.add_argument('--data_dir', required=True, help='FDDB image folder (originalPics) the fold lists name')
     parser.add_argument('--split_dir', required=True, help='FDDB-folds folder (FDDB-fold-XX.txt lists)')
     parser.add_argument('--result', required=True, help='output folder of fold-XX-out.txt files')
