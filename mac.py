@@ -245,8 +245,7 @@ def profile_lines(dense, kept, settings):
         graph, outputs, endpoints = macs.inference_graph(arch, settings.input_size, settings.train_config)
         counted = sum(c.macs for c in macs.count_convs(endpoints.recorder, list(outputs.values())))
         profiled = macs.profiler_conv_flops(graph, macs.reachable_ops(list(outputs.values()))) / 2.
-        lines.append('profiler %-5s Conv2D FLOPs / 2 = %s, counted MACs = %s (%+.3f%%: the profiler counts the '
-                     'dilated FEM convs on their SpaceToBatch-padded maps)'
+        lines.append('profiler %-5s Conv2D FLOPs / 2 = %s, counted MACs = %s (%+.3f%%)'
                      % (label, '{:,.0f}'.format(profiled), '{:,}'.format(counted), 100. * (profiled / counted - 1)))
     return lines
 

@@ -76,6 +76,32 @@ def test_inference_decodes_every_anchor_of_a_pixel(graph, fpn, dual_mode):
     np.testing.assert_allclose(got_scores, 0.5)
 
 
+def op_types(graph, op_type):
+    return [op for op in graph.get_operations() if op.type == op_type]
+
+
+def test_native_dilated_convs_equal_the_space_to_batch_pair(graph):
+    """native_dilation builds the FEM's dilated convs as Conv2Ds with dilations (inference graphs), the default
+    as tf.nn.convolution's SpaceToBatchND pair (training: TF 1.15's CPU has no gradient for the former); on a
+    non-square input whose deeper maps have odd sides, both give the same outputs."""
+    arch = Architecture.from_model_config(model_config(width_mult=1. / 16))
+    images = tf.placeholder(tf.float32, [1, 96, 160, 3])
+    pair = dsfd.build_dsfd(images, arch, MEAN, STD)
+    dilated = [c for c in pair.recorder.convs if c.dilation > 1]
+    assert len(dilated) == 6 * 2 and len(op_types(graph, 'SpaceToBatchND')) == len(dilated)
+    with tf.variable_scope(tf.get_variable_scope(), reuse=True):
+        native = dsfd.build_dsfd(images, arch, MEAN, STD, native_dilation=True)
+    assert len(op_types(graph, 'SpaceToBatchND')) == len(dilated)
+    rates = sorted(op.get_attr('dilations')[1] for op in op_types(graph, 'Conv2D') if op.get_attr('dilations')[1] > 1)
+    assert rates == sorted(c.dilation for c in dilated)
+    with tf.Session() as sess:
+        sess.run(tf.global_variables_initializer())
+        feed = {images: np.random.RandomState(0).uniform(0, 255, [1, 96, 160, 3])}
+        want, got = sess.run([pair.shots['second'], native.shots['second']], feed)
+    for a, b in zip(want, got):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * np.abs(a).max())
+
+
 @pytest.mark.parametrize('fpn, dual_mode, shots', [(True, True, ['first', 'second']), (True, False, ['second']),
                                                    (False, True, ['first'])])
 def test_full_width_graphs_build_at_640(graph, fpn, dual_mode, shots):
@@ -88,6 +114,7 @@ def test_full_width_graphs_build_at_640(graph, fpn, dual_mode, shots):
     assert outputs['boxes'].name == 'boxes:0' and outputs['num_detections'].name == 'num_detections:0'
     for name in dsfd.ORIGINAL_NAMES:
         assert graph.get_operation_by_name(name)
+    assert not op_types(graph, 'SpaceToBatchND')  # native dilated convs
     targets = {}
     for shot in shots:
         targets[shot + '_labels'] = tf.zeros([1, anchors], tf.int32)

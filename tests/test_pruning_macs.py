@@ -172,9 +172,9 @@ def test_planned_kept_uses_floor():
     assert kept == {'vgg_16/conv1/conv1_1': 12, 'fc6': 256 - 74, 'fc7': 256}
 
 
-def test_profiler_reports_twice_the_macs_without_dilated_convs():
+def test_profiler_reports_twice_the_macs_dilated_fem_convs_included():
+    """The inference graph's dilated FEM convs are native Conv2Ds: the profiler sees no SpaceToBatch padding."""
     config = small_config(width_mult=0.125)
-    config.MODEL.fpn = False
     arch = Architecture.from_model_config(config.MODEL)
     graph, outputs, endpoints = macs.inference_graph(arch, (128, 128), config)
     counted = sum(c.macs for c in macs.count_convs(endpoints.recorder))

@@ -51,12 +51,13 @@ def _renormalise(maps, arch, prefix):
     return maps
 
 
-def build_dsfd(images, arch, pixel_mean, pixel_std):
+def build_dsfd(images, arch, pixel_mean, pixel_std, native_dilation=False):
     """The DSFD graph of ``arch`` on a batch of RGB images; returns Endpoints.
 
-    ``pixel_mean`` / ``pixel_std`` (the config's) apply unless ``arch`` carries its checkpoint's own.
+    ``pixel_mean`` / ``pixel_std`` (the config's) apply unless ``arch`` carries its checkpoint's own;
+    ``native_dilation``: see layers.LayerRecorder (inference graphs only).
     """
-    recorder = layers.LayerRecorder()
+    recorder = layers.LayerRecorder(native_dilation)
     x = preprocess(images, *arch.normalisation(pixel_mean, pixel_std))
     features = vgg.vgg16(recorder, x, arch)
     features.update(vgg.extras(recorder, features['fc7'], arch))
@@ -145,12 +146,13 @@ def build_inference_graph(arch, anchor_spec, encode_scale, test_config, pixel_me
     outputs, endpoints).
 
     The network reads ``tower_0/images`` (an identity of ``images``), so feeding either name works, and the
-    original's output names are there too (``original_aliases``).
+    original's output names are there too (``original_aliases``). Dilated convs are native Conv2Ds (no gradient
+    on TF 1.15's CPU; a frozen or exported graph needs none).
     """
     images = tf.placeholder(tf.float32, input_shape or [None, None, None, 3], name=INPUT_NAME)
     with tf.name_scope(ORIGINAL_SCOPE + '/'):
         network_input = tf.identity(images, name='images')
-    endpoints = build_dsfd(network_input, arch, pixel_mean, pixel_std)
+    endpoints = build_dsfd(network_input, arch, pixel_mean, pixel_std, native_dilation=True)
     outputs = detect(network_input, endpoints, arch, anchor_spec, encode_scale, test_config)
     original_aliases(outputs)
     return images, outputs, endpoints

@@ -24,9 +24,15 @@ def source_groups(input_source):
 
 class LayerRecorder(object):
     """Collects the convs of one model build and each pruning group's feature: the map whose per-channel largest
-    |value| says whether a channel is alive (a ReLU output, or the FPN product of a level)."""
+    |value| says whether a channel is alive (a ReLU output, or the FPN product of a level).
 
-    def __init__(self):
+    ``native_dilation`` builds dilated convs as one Conv2D with ``dilations`` (inference graphs: faster on CPUs,
+    one Conv in ONNX / OpenVINO / TFLite, exactly counted by TF's profiler) instead of tf.nn.convolution's
+    SpaceToBatch / BatchToSpace pair, which training keeps: TF 1.15's CPU kernels have no gradient for the former.
+    """
+
+    def __init__(self, native_dilation=False):
+        self.native_dilation = native_dilation
         self.convs = []
         self.features = collections.OrderedDict()
 
@@ -41,6 +47,14 @@ class LayerRecorder(object):
         return [record for record in self.convs if record.channel_group == group]
 
 
+def dilated_conv2d(x, weights, dilation):
+    """A stride-1 SAME conv with ``dilation`` as one native Conv2D on an explicitly padded input: onnxruntime
+    rejects dilations with ONNX's SAME auto-padding, which tf2onnx writes for a SAME conv of dynamic shape."""
+    pad = dilation * (weights.get_shape().as_list()[0] - 1) // 2
+    padded = tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    return tf.nn.conv2d(padded, weights, strides=[1, 1, 1, 1], padding='VALID', dilations=[1, dilation, dilation, 1])
+
+
 def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, stride=1, dilation=1,
            activation=tf.nn.relu, weights_stddev=None, channel_group=None):
     """SAME conv + bias (+ activation). ``input_source`` names the pruning group(s) whose channels ``x`` carries;
@@ -49,7 +63,7 @@ def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, s
 
     Weights use He (fan-in) initialisation before a ReLU, Glorot (the original's Xavier) without one, unless
     ``weights_stddev`` asks for a small normal (heads). Dilated convs go through tf.nn.convolution, as TF-slim's
-    ``rate`` does, which TF 1.15's CPU kernels support.
+    ``rate`` does, unless the recorder asks for native ones.
     """
     in_channels = x.get_shape().as_list()[-1]
     if weights_stddev is not None:
@@ -61,10 +75,12 @@ def conv2d(recorder, x, out_channels, kernel, scope, group, input_source=None, s
     with tf.variable_scope(scope) as var_scope:
         weights = tf.get_variable('weights', [kernel, kernel, in_channels, out_channels], initializer=initializer)
         biases = tf.get_variable('biases', [out_channels], initializer=tf.zeros_initializer())
-        if dilation > 1:
-            y = tf.nn.convolution(x, weights, padding='SAME', dilation_rate=[dilation, dilation])
-        else:
+        if dilation == 1:
             y = tf.nn.conv2d(x, weights, strides=[1, stride, stride, 1], padding='SAME')
+        elif recorder.native_dilation:
+            y = dilated_conv2d(x, weights, dilation)
+        else:
+            y = tf.nn.convolution(x, weights, padding='SAME', dilation_rate=[dilation, dilation])
         y = tf.nn.bias_add(y, biases)
         if activation is not None:
             y = activation(y)

@@ -2,8 +2,8 @@
 
 Every conv of the inference graph (the convs the detection outputs depend on) costs
 k_h * k_w * C_in * C_out * H_out * W_out multiply-accumulates at a fixed input size, with C_in/C_out from the
-weights and H_out/W_out from the recorded output's static shape (the FEM's dilated convs go through
-tf.nn.convolution, whose SpaceToBatch padding is not counted). Biases, ReLU, pooling, L2Norm, the FPN product,
+weights and H_out/W_out from the recorded output's static shape (the inference graph's dilated FEM convs are
+native Conv2Ds, so nothing is padded beyond SAME). Biases, ReLU, pooling, L2Norm, the FPN product,
 decoding and NMS are not counted. Parameters are conv weights + biases.
 """
 import collections
@@ -149,8 +149,7 @@ def compare(dense_counts, kept_counts, input_size):
 
 
 def profiler_conv_flops(graph, op_names=None):
-    """TF's profiler FLOPs of the Conv2D ops in ``graph`` (those in ``op_names`` when given): 2 per MAC, and
-    the dilated convs' count includes the SpaceToBatch padding."""
+    """TF's profiler FLOPs of the Conv2D ops in ``graph`` (those in ``op_names`` when given): 2 per MAC."""
     options = tf.profiler.ProfileOptionBuilder.float_operation()
     options['output'] = 'none'
     nodes, total = [tf.profiler.profile(graph, cmd='scope', options=options)], 0
