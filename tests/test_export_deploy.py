@@ -145,6 +145,32 @@ def test_openvino_fp32_equals_the_pb_with_dynamic_shapes(frozen, xml_path):
         assert_same_detections(detections(xml_path, size), detections(frozen[1], size))
 
 
+@needs_openvino
+def test_openvino_compiles_a_shape_seen_twice_for_that_shape(xml_path):
+    """The second batch of a shape runs on a model compiled for it (same detections as the dynamic one); the
+    least recently used compiled shape goes first; static_shapes=0 keeps everything dynamic."""
+    from lib.inference.runtimes import OpenVINORuntime
+    runtime = OpenVINORuntime(xml_path, threads=2, static_shapes=1)
+    rng = np.random.RandomState(0)
+    first, second = rng.uniform(0, 255, (2, 96, 128, 3)), rng.uniform(0, 255, (1, 64, 160, 3))
+    dynamic = runtime.run(first)
+    assert not runtime.compiled
+    static = runtime.run(first)
+    assert list(runtime.compiled) == [(2, 96, 128, 3)]
+    compiled_input = runtime.compiled[(2, 96, 128, 3)].model_inputs[0]
+    assert str(compiled_input.get_partial_shape()) == '[2,96,128,3]'
+    for want, got in zip(dynamic, static):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    runtime.run(second)
+    assert list(runtime.compiled) == [(2, 96, 128, 3)]
+    runtime.run(second)
+    assert list(runtime.compiled) == [(1, 64, 160, 3)]
+    plain = OpenVINORuntime(xml_path, threads=2, static_shapes=0)
+    for _ in range(3):
+        plain.run(second)
+    assert not plain.compiled
+
+
 def conv_weight_quantizers(model):
     """{Conv node name: (its weight's QuantizeLinear/DequantizeLinear axis, scale count)} of a QDQ ONNX model."""
     nodes = {output: node for node in model.graph.node for output in node.output}

@@ -2,6 +2,7 @@
 ``.onnx`` onnxruntime, ``.xml`` OpenVINO (IR), ``.tflite`` LiteRT. Each takes a letterboxed float batch
 [N, H, W, 3] and returns the frozen graph's outputs (boxes [N, K, 4] normalised ymin, xmin, ymax, xmax; scores [N, K]; num_detections [N]);
 ``pad_value`` is the pixel mean it pads with and ``input_size`` a fixed (H, W) or None (any multiple of 32)."""
+import collections
 import os
 
 import numpy as np
@@ -118,38 +119,68 @@ def usable_cpus():
 
 class OpenVINORuntime(object):
     """An OpenVINO IR (``.xml`` + ``.bin``) from tools/auto_freeze.py --openvino on the CPU plugin, pinned to f32
-    arithmetic (on a CPU with BF16 the plugin would otherwise pick bf16 for fp32 files by itself)."""
-    input_size = None
+    arithmetic (on a CPU with BF16 the plugin would otherwise pick bf16 for fp32 files by itself).
 
-    def __init__(self, path, threads=None):
+    The IR has dynamic shapes, which the plugin runs at about half the speed of a model compiled for one shape. A
+    batch shape seen a second time is compiled for that shape (about 2 s at full width) and kept, the
+    ``static_shapes`` most recently used ones: a fixed letterbox size compiles once, WIDER's varied sizes mostly
+    run dynamic. 0 turns this off.
+    """
+    input_size = None
+    SEEN_SHAPES = 256
+
+    def __init__(self, path, threads=None, static_shapes=4):
         _check_file(path)
         ov = import_optional('openvino', 'running %s' % path)
-        core = ov.Core()
-        properties = {'INFERENCE_PRECISION_HINT': 'f32'}
+        self.core = ov.Core()
+        self.properties = {'INFERENCE_PRECISION_HINT': 'f32'}
         if threads:
-            properties['INFERENCE_NUM_THREADS'] = int(threads)
+            self.properties['INFERENCE_NUM_THREADS'] = int(threads)
         try:
-            model = core.read_model(path)
-            self.model = core.compile_model(model, 'CPU', properties)
+            self.source = self.core.read_model(path)
+            self.model = self.core.compile_model(self.source, 'CPU', self.properties)
         except Exception as err:  # OpenVINO raises RuntimeError with multi-line reports for foreign files
             raise UserError('%s is not a readable OpenVINO IR with its .bin beside it (%s)'
                             % (path, _first_line(err) or type(err).__name__))
-        _check_names(path, 'inputs', [i.get_any_name() for i in model.inputs], [INPUT_NAME])
-        _check_names(path, 'outputs', [o.get_any_name() for o in model.outputs], list(OUTPUT_NAMES))
-        if not model.has_rt_info([METADATA_KEY]):
+        _check_names(path, 'inputs', [i.get_any_name() for i in self.source.inputs], [INPUT_NAME])
+        _check_names(path, 'outputs', [o.get_any_name() for o in self.source.outputs], list(OUTPUT_NAMES))
+        if not self.source.has_rt_info([METADATA_KEY]):
             raise UserError('%s lacks the %r metadata: export it with tools/auto_freeze.py --openvino'
                             % (path, METADATA_KEY))
-        text = model.get_rt_info([METADATA_KEY]).astype(str)
+        text = self.source.get_rt_info([METADATA_KEY]).astype(str)
         self.pad_value = np.round(parse_metadata(text, path)['pixel_mean'])
         self.request = self.model.create_infer_request()
+        self.static_shapes = static_shapes
+        self.seen = collections.OrderedDict()  # recent batch shapes (at most SEEN_SHAPES), in order of use
+        self.compiled = collections.OrderedDict()  # shape -> infer request of the model compiled for it
+
+    def _request_for(self, shape):
+        """The infer request of ``shape``'s own compiled model when it has (or now earns) one, else the dynamic."""
+        if shape in self.compiled:
+            self.compiled.move_to_end(shape)
+            return self.compiled[shape]
+        if not self.static_shapes or shape not in self.seen:
+            self.seen[shape] = True
+            if len(self.seen) > self.SEEN_SHAPES:
+                self.seen.popitem(last=False)
+            return self.request
+        del self.seen[shape]
+        model = self.source.clone()
+        model.reshape({INPUT_NAME: list(shape)})
+        self.compiled[shape] = self.core.compile_model(model, 'CPU', self.properties).create_infer_request()
+        if len(self.compiled) > self.static_shapes:
+            self.compiled.popitem(last=False)
+        return self.compiled[shape]
 
     def run(self, batch):
-        results = self.request.infer({INPUT_NAME: np.asarray(batch, np.float32)})
+        batch = np.asarray(batch, np.float32)
+        results = self._request_for(batch.shape).infer({INPUT_NAME: batch})
         by_name = {port.get_any_name(): value for port, value in results.items()}
         return [by_name[name] for name in OUTPUT_NAMES]
 
     def close(self):
-        self.request = self.model = None
+        self.request = self.model = self.source = None
+        self.compiled.clear()
 
 
 class LiteRTRuntime(object):
