@@ -2,8 +2,9 @@
 
 Runtimes (columns): the TF fp32 .pb, onnxruntime fp32 / int8 (QDQ), OpenVINO fp32 / int8 (NNCF), TFLite fp32 /
 fp16 / int8; a column whose packages are missing is skipped with one line. Every latency is the median of --runs
-timed runs after one warm-up, --size x --size, --threads threads, the runtimes interleaved (each repetition runs
-every runtime once, round-robin), so a change in the machine's load hits all columns alike.
+timed runs after two warm-ups, --size x --size, --threads threads, interleaved: each repetition runs every
+runtime on every model once, round-robin (the trained models' network alone and end to end in the same round), so
+a change in the machine's speed, which drifts by tens of percent over minutes here, hits all cells alike.
 
 1. Network only (the graph cut at the head's raw outputs, deploy_graph.network_graph, exported to each runtime):
    a random full-width network (--width_mult), dense and slimmed by --slim (default all:0.5: every prunable group
@@ -16,7 +17,7 @@ every runtime once, round-robin), so a change in the machine's load hits all col
    (the demo's generator settings, seed --ap_seed), at the config's input size.
 
 It prints markdown tables, the ratios issue 27 asks for and one verdict line per "Done when" bullet, and writes
-them to --json. A full run (full width, 640x640, 2 threads, --runs 5) should take 20-25 minutes on 2 cores, most
+them to --json. A full run (full width, 640x640, 2 threads, --runs 11) should take 20-25 minutes on 2 cores, most
 of it exporting the full-width network (TFLite int8 calibrates without XNNPACK); to bound it: --skip 'TFLite fp16'
 (or other columns), --random_calib_images, --ap_images, --no_random, or no --trained.
 
@@ -225,10 +226,12 @@ def network_runner(runtime, target, threads):
     return run
 
 
-def interleaved(calls, runs):
-    """{key: [seconds of each of ``runs`` calls]}: one untimed warm-up each, then round-robin repetitions."""
+def interleaved(calls, runs, warmup=2):
+    """{key: [seconds of each of ``runs`` calls]}: ``warmup`` untimed calls each (an OpenVINO detector compiles a
+    batch shape for itself the second time it sees it), then round-robin repetitions."""
     for call in calls.values():
-        call()
+        for _ in range(warmup):
+            call()
     times = dict((key, []) for key in calls)
     for _ in range(runs):
         for key, call in calls.items():
@@ -312,46 +315,56 @@ def ap_val_set(args, config, work):
 # ------------------------------------------------------------------------------------------------- sections
 
 
-def measure_network(name, pb, size, calibration, folder, runtimes, args):
-    """{runtime: {'ms', 'bytes'}} of the network of ``pb`` alone on one random input, runtimes interleaved."""
+def network_calls(name, pb, size, calibration, folder, runtimes, args):
+    """({runtime: call}, {runtime: file bytes or None}) of the network of ``pb`` alone on one random input."""
     from lib.inference.runtimes import load_graph_def
     print('%s: exporting the network' % name, flush=True)
     files = export_network(load_graph_def(pb), size, calibration, folder, runtimes)
     x = np.random.RandomState(0).uniform(0, 255, (1,) + size + (3,)).astype(np.float32)
-    calls = dict((r, (lambda run: lambda: run(x))(network_runner(r, files[r], args.threads))) for r in files)
-    times = interleaved(calls, args.runs)
-    rows = {}
-    for runtime in runtimes:
-        target = files[runtime]
-        rows[runtime] = {'ms': median_ms(times[runtime]), 'runs_ms': [1000. * t for t in times[runtime]],
-                         'bytes': None if runtime == 'TF fp32' else file_bytes(target)}
-        print('  network %-17s %9.1f ms' % (runtime, rows[runtime]['ms']), flush=True)
-    return rows
+    calls = dict((r, (lambda run: lambda: run(x))(network_runner(r, files[r], args.threads))) for r in runtimes)
+    return calls, dict((r, None if r == 'TF fp32' else file_bytes(files[r])) for r in runtimes)
 
 
-def measure_end_to_end(name, pb, size, image, images, calibration, folder, runtimes, args):
-    """{runtime: {'ms', 'bytes'}} of FaceDetector.detect on ``image`` at ``size``, runtimes interleaved, plus
-    the .pb under the other TensorFlows."""
+def detect_calls(name, pb, size, image, images, calibration, folder, runtimes, args, detectors):
+    """({runtime: call}, {runtime: file bytes}, {runtime: file}) of FaceDetector.detect on ``image`` at ``size``;
+    the detectors opened go into the list ``detectors`` (closed by the caller)."""
     from lib.inference.detector import FaceDetector
     print('%s: exporting the detector' % name, flush=True)
     files = export_detector(pb, size, images, calibration, folder, runtimes)
-    detectors = dict((r, FaceDetector(files[r], threads=args.threads)) for r in runtimes)
-    calls = dict((r, (lambda d: lambda: d.detect(image, input_size=size))(detectors[r])) for r in runtimes)
-    times = interleaved(calls, args.runs)
-    for detector in detectors.values():
-        detector.close()
-    rows = {}
+    calls = {}
     for runtime in runtimes:
-        rows[runtime] = {'ms': median_ms(times[runtime]), 'runs_ms': [1000. * t for t in times[runtime]],
-                         'bytes': file_bytes(files[runtime])}
-        print('  detect  %-17s %9.1f ms' % (runtime, rows[runtime]['ms']), flush=True)
-    if not args.no_other_tf:
-        image_file = os.path.join(folder, 'image.npy')
-        np.save(image_file, image)
-        for runtime, python in other_tensorflows():
-            ms = latency_elsewhere(python, files['TF fp32'], image_file, size, args.threads, args.runs)
-            rows[runtime] = {'ms': ms, 'bytes': rows['TF fp32']['bytes']}
-            print('  detect  %-17s %9.1f ms (own process)' % (runtime, ms), flush=True)
+        detectors.append(FaceDetector(files[runtime], threads=args.threads))
+        calls[runtime] = (lambda d: lambda: d.detect(image, input_size=size))(detectors[-1])
+    return calls, dict((r, file_bytes(files[r])) for r in runtimes), files
+
+
+def timed(groups, args):
+    """{table: {model: {runtime: {'ms', 'runs_ms', 'bytes'}}}} of ``groups`` ({(table, model): (calls, bytes)}),
+    every call of every group interleaved in one round-robin: dense vs slim and network vs end to end compare
+    within one stretch of the machine's time (its speed drifts by tens of percent over minutes)."""
+    calls = dict(((table, model, runtime), call) for (table, model), (group, _) in groups.items()
+                 for runtime, call in group.items())
+    times = interleaved(calls, args.runs)
+    tables = {}
+    for (table, model), (group, sizes) in groups.items():
+        rows = tables.setdefault(table, {}).setdefault(model, {})
+        for runtime in group:
+            seconds = times[(table, model, runtime)]
+            rows[runtime] = {'ms': median_ms(seconds), 'runs_ms': [1000. * t for t in seconds],
+                             'bytes': sizes[runtime]}
+            print('  %-8s %-28s %-17s %9.1f ms' % (table, model, runtime, rows[runtime]['ms']), flush=True)
+    return tables
+
+
+def other_tensorflow_rows(pb, size, image, folder, args):
+    """{runtime: {'ms', 'bytes'}} of the .pb under the other TensorFlows (their own processes, not interleaved)."""
+    image_file = os.path.join(folder, 'image.npy')
+    np.save(image_file, image)
+    rows = {}
+    for runtime, python in other_tensorflows():
+        rows[runtime] = {'ms': latency_elsewhere(python, pb, image_file, size, args.threads, args.runs),
+                         'bytes': file_bytes(pb)}
+        print('  detect  %-17s %9.1f ms (own process)' % (runtime, rows[runtime]['ms']), flush=True)
     return rows
 
 
@@ -524,8 +537,9 @@ def parse_args(argv=None):
     parser.add_argument('--slim', default='all:0.5', help="the random slim model's plan, 'all:r'")
     parser.add_argument('--size', type=int, default=640)
     parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--runs', type=int, default=5, help='timed runs per runtime (median)')
-    parser.add_argument('--calib_images', type=int, default=8, help="int8 calibration images (the demo's val set)")
+    parser.add_argument('--runs', type=int, default=11, help='timed runs per runtime and model (median)')
+    parser.add_argument('--calib_images', type=int, default=100, help='int8 calibration images, the last of the '
+                        "demo's val set (as many as tools/auto_freeze.py's default: at most the val set)")
     parser.add_argument('--random_calib_images', type=int, default=4,
                         help='random calibration images of the random network (its timing needs no more)')
     parser.add_argument('--ap_images', type=int, default=300, help='synthetic val images for AP (0: no AP)')
@@ -570,11 +584,13 @@ def main():
         if not args.no_random:
             random_images = [np.random.RandomState(i).randint(0, 256, (480, 640, 3)).astype(np.uint8)
                              for i in range(args.random_calib_images)]
+            groups = {}
             for index, (name, pb, macs) in enumerate(random_models(args, work, size)):
                 calibration = calibration_inputs(random_images, size, pixel_mean(pb))
-                result['network'][name] = measure_network(name, pb, size, calibration,
+                groups[('network', name)] = network_calls(name, pb, size, calibration,
                                                           os.path.join(work, 'net%d' % index), runtimes, args)
                 result['macs'][name] = macs
+            result['network'].update(timed(groups, args)['network'])
             names = list(result['macs'])
             result['network_baseline_ms'] = result['network'][names[0]]['TF fp32']['ms']
             result['slim_mac_fraction'] = result['macs'][names[1]] / float(result['macs'][names[0]])
@@ -586,16 +602,28 @@ def main():
             val = list_images(os.path.join(config.DATA.root_path, 'WIDER_val'))
             images = [read_image(item.path) for item in val[-args.calib_images:]]  # calibration: the demo's val
             image = read_image(val[0].path)
+            groups, detectors, detector_files = {}, [], {}
+            for index, (name, pb) in enumerate(models):
+                calibration = calibration_inputs(images, size, pixel_mean(pb))
+                groups[('network', name)] = network_calls(name, pb, size, calibration,
+                                                          os.path.join(work, 'tnet%d' % index), runtimes, args)
+                calls, sizes, detector_files[name] = detect_calls(
+                    name, pb, size, image, images, calibration, os.path.join(work, 'e2e%d' % index), runtimes,
+                    args, detectors)
+                groups[('detect', name)] = calls, sizes
+            tables = timed(groups, args)
+            for detector in detectors:
+                detector.close()
+            result['network'].update(tables['network'])
+            result['end_to_end'] = tables['detect']
+            if not args.no_other_tf:
+                for index, (name, pb) in enumerate(models):
+                    result['end_to_end'][name].update(other_tensorflow_rows(
+                        detector_files[name]['TF fp32'], size, image, os.path.join(work, 'e2e%d' % index), args))
             if args.ap_images:
                 subset = ValSubset(ap_val_set(args, config, work), args.ap_images, own_size)
                 result['ap_images'] = len(subset.images)
-            for index, (name, pb) in enumerate(models):
-                calibration = calibration_inputs(images, size, pixel_mean(pb))
-                result['network'][name] = measure_network(name, pb, size, calibration,
-                                                          os.path.join(work, 'tnet%d' % index), runtimes, args)
-                result['end_to_end'][name] = measure_end_to_end(name, pb, size, image, images, calibration,
-                                                                os.path.join(work, 'e2e%d' % index), runtimes, args)
-                if args.ap_images:
+                for index, (name, pb) in enumerate(models):
                     result['ap'][name] = measure_ap(name, pb, subset, images,
                                                     os.path.join(work, 'ap%d' % index), runtimes, args)
     finally:

@@ -19,8 +19,8 @@ OPENVINO_KINDS = ('fp32', 'int8')
 # Every op type NNCF may quantize besides Convolution (GroupConvolution included: none in this network).
 FLOAT_OPS = ('Add', 'Subtract', 'Multiply', 'Divide', 'MaxPool', 'AvgPool', 'Concat', 'Interpolate', 'MatMul',
              'ReduceMax', 'ReduceMean', 'ReduceSum', 'ReduceL2', 'Softmax', 'Maximum', 'Minimum', 'Sqrt', 'Power',
-             'Squeeze', 'Unsqueeze', 'Reshape', 'Transpose', 'SpaceToDepth', 'DepthToSpace', 'Pad', 'Exp',
-             'Sigmoid', 'Relu', 'Clamp', 'Gather', 'GatherND', 'GatherElements', 'TopK', 'NonMaxSuppression')
+             'Squeeze', 'Unsqueeze', 'Reshape', 'Transpose', 'Pad', 'Exp', 'Sigmoid', 'Relu', 'Clamp', 'Gather',
+             'GatherND', 'GatherElements', 'TopK', 'NonMaxSuppression')
 
 
 def openvino_name(kind):
