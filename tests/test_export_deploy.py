@@ -159,7 +159,7 @@ def test_openvino_compiles_a_shape_seen_twice_for_that_shape(xml_path):
     assert list(runtime.compiled) == [(2, 96, 128, 3)]
     compiled_input = runtime.compiled[(2, 96, 128, 3)].model_inputs[0]
     assert str(compiled_input.get_partial_shape()) == '[2,96,128,3]'
-    for want, got in zip(dynamic, static):
+    for want, got in zip_same(dynamic, static):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
     runtime.run(second)
     assert list(runtime.compiled) == [(2, 96, 128, 3)]

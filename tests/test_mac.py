@@ -182,7 +182,7 @@ def test_dense_checkpoint_selects_writes_mask_and_matches_slim(setup, tmp_path, 
     out = str(tmp_path / 'dense.json')
     stdout = run_mac(setup, capsys, '--json=' + out, '--eps=1e-6', '--profile')
     assert "selected by the 'weight' criterion" in stdout
-    assert 'profiler dense' in stdout
+    assert 'profiler dense' in stdout and stdout.count('(+0.000%)') == 2  # native dilated convs: no padding
     dense_report = json.load(open(out))
     ckpt = os.path.join(setup['folder'], 'model.ckpt')
     mask = json.load(open(mask_path(ckpt)))['kept']

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from easydict import EasyDict as edict
 
-from conftest import tf
+from conftest import tf, zip_same
 from lib.anchors.generator import AnchorSpec, anchors_np
 from lib.anchors.matcher import AnchorTargetAssigner, iou_matrix
 from lib.model import dsfd, loss
@@ -98,7 +98,7 @@ def test_native_dilated_convs_equal_the_space_to_batch_pair(graph):
         sess.run(tf.global_variables_initializer())
         feed = {images: np.random.RandomState(0).uniform(0, 255, [1, 96, 160, 3])}
         want, got = sess.run([pair.shots['second'], native.shots['second']], feed)
-    for a, b in zip(want, got):
+    for a, b in zip_same(want, got):
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4 * np.abs(a).max())
 
 

@@ -159,7 +159,9 @@ class OpenVINORuntime(object):
         if shape in self.compiled:
             self.compiled.move_to_end(shape)
             return self.compiled[shape]
-        if not self.static_shapes or shape not in self.seen:
+        if not self.static_shapes:
+            return self.request
+        if shape not in self.seen:
             self.seen[shape] = True
             if len(self.seen) > self.SEEN_SHAPES:
                 self.seen.popitem(last=False)
